@@ -1,0 +1,37 @@
+"""Errors as `{"detail": "..."}` JSON with the contract's status codes; never a 500 for bad input."""
+
+from django.core.exceptions import RequestDataTooBig
+from django.db import IntegrityError
+from rest_framework import status
+from rest_framework.exceptions import APIException
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from deis.scheduler import SchedulerError
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state."
+
+
+class RuntimeUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The runtime could not do this."
+
+
+def body_too_large(limit: int) -> str:
+    return f"The request body is larger than the limit of {limit} bytes."
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, SchedulerError):
+        exc = RuntimeUnavailable(str(exc))
+    elif isinstance(exc, RequestDataTooBig):
+        from django.conf import settings
+        return Response({"detail": body_too_large(settings.MAX_BODY_BYTES)},
+                        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    elif isinstance(exc, IntegrityError):
+        # Two requests raced for the same unique name; the loser is told so.
+        exc = Conflict("This conflicts with an object created at the same moment; try again.")
+    return drf_exception_handler(exc, context)

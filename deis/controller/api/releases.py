@@ -1,0 +1,115 @@
+"""Release making: each build and each config change gives the app release N+1, never a gap or a twin.
+
+Every function here runs in one transaction holding the app's lock, so concurrent changes queue
+up and each sees the one before it.
+"""
+
+from django.db import transaction
+
+from .models import App, Build, Config, Release, lock_app
+
+
+def create_app(app_id: str, owner) -> App:
+    with transaction.atomic():
+        app = App.objects.create(id=app_id, owner=owner)
+        config = Config.objects.create(app=app, owner=owner)
+        Release.objects.create(app=app, owner=owner, version=1, config=config,
+                               summary=f"{owner.username} created initial release")
+    return app
+
+
+def _next_version(app: App) -> int:
+    latest = app.latest_release()
+    return latest.version + 1 if latest else 1
+
+
+def _diff(new: dict, old: dict) -> tuple[list, list, list]:
+    added = [k for k in new if k not in old]
+    changed = [k for k in new if k in old and new[k] != old[k]]
+    deleted = [k for k in old if k not in new]
+    return added, changed, deleted
+
+
+def config_summary(user, new: Config, old: Config | None) -> str:
+    """`alice added FOO, changed BAR` / `alice changed limits for memory`, as Deis v1 wrote them."""
+    old_values = old.values if old else {}
+    parts = []
+    changed_fields = [name for name in ("memory", "cpu", "tags")
+                      if getattr(new, name) != (getattr(old, name) if old else {})]
+    limits = [name for name in changed_fields if name != "tags"]
+    if limits:
+        parts.append("changed limits for " + ", ".join(limits))
+    if "tags" in changed_fields:
+        parts.append("changed tags")
+    added, changed, deleted = _diff(new.values, old_values)
+    for verb, keys in (("added", added), ("changed", changed), ("deleted", deleted)):
+        if keys:
+            parts.append(f"{verb} {', '.join(keys)}")
+    return f"{user.username} {', '.join(parts) if parts else 'changed nothing'}"
+
+
+def change_config(app: App, user, changes: dict) -> tuple[Config, Release]:
+    """Merge `changes` ({"values": {...}, "memory": ...}; None unsets) into a new config and release."""
+    with transaction.atomic():
+        app = lock_app(app)
+        current = app.current_release()
+        old = current.config if current else None
+        merged = {}
+        for field in ("values", "memory", "cpu", "tags"):
+            value = dict(getattr(old, field)) if old else {}
+            for key, item in changes.get(field, {}).items():
+                if item is None:
+                    value.pop(key, None)
+                else:
+                    value[key] = item
+            merged[field] = value
+        config = Config.objects.create(app=app, owner=user, **merged)
+        release = Release.objects.create(
+            app=app, owner=user, version=_next_version(app), config=config,
+            build=current.build if current else None, summary=config_summary(user, config, old))
+    return config, release
+
+
+def new_build(app: App, user, image: str, sha: str = "", procfile: dict | None = None,
+              dockerfile: str = "") -> tuple[Build, Release]:
+    with transaction.atomic():
+        app = lock_app(app)
+        build = Build.objects.create(app=app, owner=user, image=image, sha=sha,
+                                     procfile=procfile or {}, dockerfile=dockerfile)
+        current = app.current_release()
+        config = current.config if current else Config.objects.create(app=app, owner=user)
+        what = sha[:7] if sha else image
+        release = Release.objects.create(app=app, owner=user, version=_next_version(app),
+                                         config=config, build=build,
+                                         summary=f"{user.username} deployed {what}")
+    return build, release
+
+
+class RollbackError(ValueError):
+    pass
+
+
+def rollback(app: App, user, version: int | None = None) -> Release:
+    """A new release copying the build and config of `version` (default: the one before current)."""
+    with transaction.atomic():
+        app = lock_app(app)
+        current = app.current_release()
+        if version is None:
+            if current is None or current.version <= 1:
+                raise RollbackError("There is no earlier release to roll back to.")
+            target = (app.releases.filter(failed=False, version__lt=current.version)
+                      .order_by("-version").first())
+            if target is None:
+                raise RollbackError("There is no earlier release to roll back to.")
+        else:
+            target = app.releases.filter(version=version).first()
+            if target is None:
+                raise RollbackError(f"Release v{version} does not exist.")
+            if target.failed:
+                raise RollbackError(f"Release v{version} failed to deploy; choose a release that ran.")
+        if target.build is None and current is not None and current.build is not None:
+            raise RollbackError(f"Release v{target.version} has no build to run; choose a later release.")
+        release = Release.objects.create(app=app, owner=user, version=_next_version(app),
+                                         config=target.config, build=target.build,
+                                         summary=f"{user.username} rolled back to v{target.version}")
+    return release

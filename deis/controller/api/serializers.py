@@ -1,0 +1,255 @@
+"""What the v1 API shows of each object, and what it accepts in a request body."""
+
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from . import validators
+from .models import App, Build, Certificate, Config, Domain, Key, Release
+
+User = get_user_model()
+
+
+class StrictSerializer(serializers.Serializer):
+    """Rejects fields it does not know, so a typo is an error rather than silently ignored."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"detail": "The request body must be a JSON object."})
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {name: [f"Unknown field; accepted: {', '.join(sorted(self.fields)) or 'none'}."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class OwnerField(serializers.SlugRelatedField):
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="username", read_only=True, **kwargs)
+
+
+class AppSlugField(serializers.SlugRelatedField):
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="id", read_only=True, **kwargs)
+
+
+# --- output ---------------------------------------------------------------------------------
+
+class UserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "first_name", "last_name", "is_superuser", "is_staff",
+                  "is_active", "date_joined", "last_login"]
+        read_only_fields = fields
+
+
+class AppSerializer(serializers.ModelSerializer):
+    owner = OwnerField()
+    url = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = App
+        fields = ["uuid", "id", "owner", "url", "structure", "created", "updated"]
+        read_only_fields = fields
+
+
+class BuildSerializer(serializers.ModelSerializer):
+    owner = OwnerField()
+    app = AppSlugField()
+
+    class Meta:
+        model = Build
+        fields = ["uuid", "app", "owner", "image", "sha", "procfile", "dockerfile", "created", "updated"]
+        read_only_fields = fields
+
+
+class ConfigSerializer(serializers.ModelSerializer):
+    owner = OwnerField()
+    app = AppSlugField()
+
+    class Meta:
+        model = Config
+        fields = ["uuid", "app", "owner", "values", "memory", "cpu", "tags", "created", "updated"]
+        read_only_fields = fields
+
+
+class ReleaseSerializer(serializers.ModelSerializer):
+    owner = OwnerField()
+    app = AppSlugField()
+    build = serializers.PrimaryKeyRelatedField(read_only=True)
+    config = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = Release
+        fields = ["uuid", "app", "owner", "version", "summary", "build", "config", "failed", "failure",
+                  "created", "updated"]
+        read_only_fields = fields
+
+
+class KeySerializer(serializers.ModelSerializer):
+    owner = OwnerField()
+
+    class Meta:
+        model = Key
+        fields = ["uuid", "id", "owner", "public", "fingerprint", "created", "updated"]
+        read_only_fields = fields
+
+
+class DomainSerializer(serializers.ModelSerializer):
+    owner = OwnerField()
+    app = AppSlugField()
+
+    class Meta:
+        model = Domain
+        fields = ["uuid", "app", "owner", "domain", "created", "updated"]
+        read_only_fields = fields
+
+
+class CertificateSerializer(serializers.ModelSerializer):
+    owner = OwnerField()
+
+    class Meta:
+        model = Certificate
+        fields = ["uuid", "owner", "common_name", "expires", "certificate", "created", "updated"]
+        read_only_fields = fields
+
+
+# --- input ----------------------------------------------------------------------------------
+
+class RegisterInput(StrictSerializer):
+    username = serializers.RegexField(validators.USERNAME, max_length=150)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    first_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    last_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+
+
+class LoginInput(StrictSerializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+class CancelInput(StrictSerializer):
+    username = serializers.CharField(required=False, max_length=150)
+
+
+class PasswdInput(StrictSerializer):
+    password = serializers.CharField(required=False, max_length=4096, trim_whitespace=False)
+    new_password = serializers.CharField(max_length=4096, trim_whitespace=False)
+    username = serializers.CharField(required=False, max_length=150)
+
+
+class TokenInput(StrictSerializer):
+    username = serializers.CharField(required=False, max_length=150)
+    all = serializers.BooleanField(required=False, default=False)
+
+
+class UsernameInput(StrictSerializer):
+    username = serializers.CharField(max_length=150)
+
+
+class AppCreateInput(StrictSerializer):
+    id = serializers.CharField(required=False, max_length=255)
+
+    def validate_id(self, value):
+        return validators.app_name(value)
+
+
+class AppTransferInput(StrictSerializer):
+    owner = serializers.CharField(max_length=150)
+
+
+class ScaleInput(serializers.DictField):
+    """{type: count}; validated in the view against the app's build."""
+
+
+class RunInput(StrictSerializer):
+    command = serializers.CharField(max_length=10000)
+
+
+class ConfigInput(StrictSerializer):
+    values = serializers.JSONField(required=False)
+    memory = serializers.JSONField(required=False)
+    cpu = serializers.JSONField(required=False)
+    tags = serializers.JSONField(required=False)
+
+    checks = {"values": validators.config_values, "memory": validators.memory_limits,
+              "cpu": validators.cpu_shares, "tags": validators.tags}
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError({"detail": "Nothing to change: give values, memory, cpu or tags."})
+        return {field: self.checks[field](validators.json_map(value, field)) for field, value in attrs.items()}
+
+
+class ProcfileField(serializers.JSONField):
+    def to_internal_value(self, data):
+        data = validators.json_map(super().to_internal_value(data), "procfile")
+        for ptype, command in data.items():
+            validators.process_type(ptype, "procfile")
+            if not isinstance(command, str) or not command.strip():
+                raise serializers.ValidationError(f"The command of process type {ptype} must be a non-empty string.")
+        return data
+
+
+class BuildInput(StrictSerializer):
+    image = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$", max_length=512)
+    procfile = ProcfileField(required=False)
+    sha = serializers.RegexField(r"^[0-9a-f]{0,40}$", required=False, allow_blank=True)
+    dockerfile = serializers.CharField(required=False, allow_blank=True, max_length=65536)
+
+
+class RollbackInput(StrictSerializer):
+    version = serializers.IntegerField(required=False, min_value=1)
+
+
+class KeyInput(StrictSerializer):
+    id = serializers.RegexField(validators.KEY_ID, max_length=128)
+    public = serializers.CharField(max_length=16384)
+
+    def validate(self, attrs):
+        attrs["public"], attrs["fingerprint"] = validators.ssh_public_key(attrs["public"])
+        return attrs
+
+
+class DomainInput(StrictSerializer):
+    domain = serializers.CharField(max_length=300)
+
+    def validate_domain(self, value):
+        return validators.domain_name(value)
+
+
+class CertificateInput(StrictSerializer):
+    certificate = serializers.CharField(max_length=65536, trim_whitespace=False)
+    key = serializers.CharField(max_length=65536, trim_whitespace=False)
+    common_name = serializers.CharField(required=False, max_length=253)
+
+    def validate(self, attrs):
+        cert, common_name = validators.certificate_pair(attrs["certificate"], attrs["key"])
+        attrs["common_name"] = (attrs.get("common_name") or common_name).lower()
+        if not attrs["common_name"]:
+            raise serializers.ValidationError({"common_name": ["The certificate names no host; give common_name."]})
+        attrs["expires"] = validators.certificate_expiry(cert)
+        return attrs
+
+
+class PushHookInput(StrictSerializer):
+    sha = serializers.RegexField(r"^[0-9a-f]{7,40}$")
+    fingerprint = serializers.CharField(max_length=128)
+    receive_user = serializers.CharField(max_length=150)
+    receive_repo = serializers.CharField(max_length=128)
+    ssh_connection = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    ssh_original_command = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class ConfigHookInput(StrictSerializer):
+    receive_user = serializers.CharField(max_length=150)
+    receive_repo = serializers.CharField(max_length=128)
+
+
+class BuildHookInput(StrictSerializer):
+    receive_user = serializers.CharField(max_length=150)
+    receive_repo = serializers.CharField(max_length=128)
+    image = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$", max_length=512)
+    sha = serializers.RegexField(r"^[0-9a-f]{0,40}$", required=False, allow_blank=True, default="")
+    procfile = ProcfileField(required=False)
+    dockerfile = serializers.CharField(required=False, allow_blank=True, max_length=65536, default="")

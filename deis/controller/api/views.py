@@ -1,0 +1,584 @@
+"""The Deis v1 API views. Each view checks who may act, validates with a serializer, and leaves
+release-making to `releases` and running to the scheduler."""
+
+from coolname import generate_slug
+from django.conf import settings
+from django.contrib.auth import authenticate, get_user_model
+from django.db import IntegrityError, transaction
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import AuthenticationFailed, NotFound, PermissionDenied, ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from deis.scheduler import get_scheduler
+
+from . import releases, serializers, validators
+from .exceptions import Conflict
+from .models import App, Build, Certificate, Domain, Key, Push, Release
+from .permissions import IsAdmin, IsBuilder, deny
+
+User = get_user_model()
+
+
+def healthz(request):
+    return HttpResponse("OK", content_type="text/plain")
+
+
+def validated(serializer_class, request, **kwargs):
+    serializer = serializer_class(data=request.data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def user_named(username: str):
+    try:
+        return User.objects.get(username=username)
+    except User.DoesNotExist:
+        raise NotFound(f"No user named '{username}'.")
+
+
+def new_token(user) -> str:
+    Token.objects.filter(user=user).delete()
+    return Token.objects.create(user=user).key
+
+
+class RootView(APIView):
+    """`GET /v1/` answers 401 without a token: clients use it to recognise a controller."""
+
+    def get(self, request):
+        return Response({"detail": f"Deis controller, API {settings.SPECTACULAR_SETTINGS['VERSION']}"})
+
+
+# --- auth and users -------------------------------------------------------------------------
+
+class RegisterView(generics.GenericAPIView):
+    permission_classes = [AllowAny]
+    serializer_class = serializers.RegisterInput
+
+    @extend_schema(responses={201: serializers.UserSerializer})
+    def post(self, request):
+        data = validated(serializers.RegisterInput, request)
+        with transaction.atomic():
+            first = not User.objects.exists()
+            mode = settings.REGISTRATION_MODE
+            if not first and mode == "disabled":
+                raise PermissionDenied("Registration is disabled on this platform; ask an administrator.")
+            if not first and mode == "admin_only" and not request.user.is_superuser:
+                raise PermissionDenied("Only administrators may register users on this platform.")
+            if User.objects.filter(username=data["username"]).exists():
+                raise ValidationError({"username": ["A user with that username already exists."]})
+            user = User.objects.create_user(
+                username=data["username"], password=data["password"], email=data.get("email", ""),
+                first_name=data.get("first_name", ""), last_name=data.get("last_name", ""),
+                is_superuser=first, is_staff=first)
+        return Response(serializers.UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class LoginView(generics.GenericAPIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    serializer_class = serializers.LoginInput
+
+    @extend_schema(responses={200: dict})
+    def post(self, request):
+        data = validated(serializers.LoginInput, request)
+        user = authenticate(request._request, username=data["username"], password=data["password"])
+        if user is None:
+            raise AuthenticationFailed("The username or password is wrong.")
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+
+class CancelView(generics.GenericAPIView):
+    serializer_class = serializers.CancelInput
+
+    def delete(self, request):
+        data = validated(serializers.CancelInput, request)
+        user = request.user
+        if data.get("username") and data["username"] != user.username:
+            if not user.is_superuser:
+                raise PermissionDenied("Only administrators may cancel other users' accounts.")
+            user = user_named(data["username"])
+        owned = list(App.objects.filter(owner=user).values_list("id", flat=True))
+        if owned:
+            raise Conflict(f"{user.username} still owns apps ({', '.join(owned)}): destroy or "
+                           "transfer them first.")
+        user.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswdView(generics.GenericAPIView):
+    serializer_class = serializers.PasswdInput
+
+    @extend_schema(responses={200: dict})
+    def post(self, request):
+        data = validated(serializers.PasswdInput, request)
+        user = request.user
+        if data.get("username") and data["username"] != user.username:
+            if not user.is_superuser:
+                raise PermissionDenied("Only administrators may change other users' passwords.")
+            user = user_named(data["username"])
+        elif not user.check_password(data.get("password") or ""):
+            raise ValidationError({"password": ["The current password is wrong."]})
+        user.set_password(data["new_password"])
+        user.save()
+        return Response({"detail": "Password changed."})
+
+
+class TokensView(generics.GenericAPIView):
+    serializer_class = serializers.TokenInput
+
+    @extend_schema(responses={200: dict})
+    def post(self, request):
+        data = validated(serializers.TokenInput, request)
+        if (data.get("all") or data.get("username")) and not request.user.is_superuser:
+            raise PermissionDenied("Only administrators may regenerate other users' tokens.")
+        with transaction.atomic():
+            if data.get("all"):
+                for user in User.objects.exclude(pk=request.user.pk):
+                    new_token(user)
+                return Response({"token": new_token(request.user)})
+            user = user_named(data["username"]) if data.get("username") else request.user
+            return Response({"token": new_token(user)})
+
+
+class UsersView(generics.ListAPIView):
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.UserSerializer
+    queryset = User.objects.order_by("username")
+
+
+class AdminPermsView(generics.GenericAPIView):
+    permission_classes = [IsAdmin]
+    serializer_class = serializers.UsernameInput
+
+    @extend_schema(responses={200: serializers.UserSerializer(many=True)})
+    def get(self, request):
+        admins = User.objects.filter(is_superuser=True).order_by("username")
+        page = self.paginate_queryset(admins)
+        return self.get_paginated_response(
+            [{"username": u.username, "is_superuser": True} for u in page])
+
+    def post(self, request):
+        user = user_named(validated(serializers.UsernameInput, request)["username"])
+        user.is_superuser = user.is_staff = True
+        user.save()
+        return Response({"username": user.username, "is_superuser": True}, status=status.HTTP_201_CREATED)
+
+
+class AdminPermDetailView(APIView):
+    permission_classes = [IsAdmin]
+
+    def delete(self, request, username):
+        user = user_named(username)
+        if not user.is_superuser:
+            raise NotFound(f"{username} is not an administrator.")
+        if User.objects.filter(is_superuser=True).count() == 1:
+            raise Conflict("This is the last administrator; make another user an admin first.")
+        user.is_superuser = user.is_staff = False
+        user.save()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- apps -----------------------------------------------------------------------------------
+
+def app_for(request, app_id: str, action: str = "use", manage: bool = False) -> App:
+    """The app, if the caller may act on it: 404 for no such app, 403 naming its owner otherwise."""
+    app = App.objects.select_related("owner").filter(id=app_id).first()
+    if app is None:
+        raise NotFound(f"No app named '{app_id}'.")
+    allowed = app.can_manage(request.user) if manage else app.can_use(request.user)
+    if not allowed:
+        raise deny(request.user, action, app)
+    return app
+
+
+def visible_apps(user):
+    if user.is_superuser:
+        return App.objects.all()
+    return (App.objects.filter(owner=user) | App.objects.filter(collaborators=user)).distinct()
+
+
+class AppsView(generics.ListAPIView):
+    serializer_class = serializers.AppSerializer
+
+    def get_queryset(self):
+        return visible_apps(self.request.user).select_related("owner").order_by("id")
+
+    @extend_schema(request=serializers.AppCreateInput, responses={201: serializers.AppSerializer})
+    def post(self, request):
+        data = validated(serializers.AppCreateInput, request)
+        app_id = data.get("id")
+        if app_id:
+            if App.objects.filter(id=app_id).exists():
+                raise Conflict(f"An app named '{app_id}' already exists; choose another name.")
+        else:
+            for _ in range(100):
+                app_id = generate_slug(2)
+                if len(app_id) <= 63 and not App.objects.filter(id=app_id).exists():
+                    break
+        try:
+            app = releases.create_app(app_id, request.user)
+        except IntegrityError:
+            raise Conflict(f"An app named '{app_id}' already exists; choose another name.")
+        return Response(serializers.AppSerializer(app).data, status=status.HTTP_201_CREATED)
+
+
+class AppDetailView(generics.GenericAPIView):
+    serializer_class = serializers.AppSerializer
+
+    def get(self, request, id):
+        return Response(serializers.AppSerializer(app_for(request, id, "view")).data)
+
+    @extend_schema(request=serializers.AppTransferInput, responses={200: serializers.AppSerializer})
+    def post(self, request, id):
+        app = app_for(request, id, "transfer", manage=True)
+        new_owner = user_named(validated(serializers.AppTransferInput, request)["owner"])
+        app.owner = new_owner
+        app.save()
+        app.collaborators.remove(new_owner)
+        return Response(serializers.AppSerializer(app).data)
+
+    def delete(self, request, id):
+        app = app_for(request, id, "destroy", manage=True)
+        get_scheduler().destroy(app)
+        app.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ScaleView(APIView):
+    @extend_schema(request=dict, responses={204: None})
+    def post(self, request, id):
+        app = app_for(request, id, "scale")
+        if not isinstance(request.data, dict) or not request.data:
+            raise ValidationError({"detail": "Give process counts, like {\"web\": 2}."})
+        release = app.current_release()
+        if release is None or release.build is None:
+            raise ValidationError({"detail": f"{app.id} has no build yet: deploy with git push or deis pull first."})
+        known = release.build.process_types()
+        structure = dict(app.structure)
+        for ptype, count in request.data.items():
+            validators.process_type(ptype)
+            if ptype not in known:
+                raise ValidationError({"detail": f"Unknown process type '{ptype}'; {app.id} has {', '.join(sorted(known))}."})
+            if isinstance(count, str) and count.strip().isdigit():
+                count = int(count)
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0 or count > 1000:
+                raise ValidationError({ptype: ["The count must be a whole number from 0 to 1000."]})
+            structure[ptype] = count
+        get_scheduler().scale(app, release, structure)
+        App.objects.filter(pk=app.pk).update(structure=structure)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogsView(APIView):
+    def get(self, request, id):
+        app = app_for(request, id, "read the logs of")
+        raw = request.query_params.get("log_lines", str(settings.DEFAULT_LOG_LINES))
+        if not raw.isdigit() or not 1 <= int(raw) <= 10000:
+            raise ValidationError({"log_lines": ["A whole number from 1 to 10000."]})
+        lines = get_scheduler().logs(app, int(raw))
+        if not lines:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        # The v1 client reads the body with .json(): a JSON string of newline-ended lines.
+        return Response("".join(line + "\n" for line in lines), content_type="text/plain")
+
+
+class RunView(generics.GenericAPIView):
+    serializer_class = serializers.RunInput
+
+    @extend_schema(responses={200: list})
+    def post(self, request, id):
+        app = app_for(request, id, "run commands in")
+        command = validated(serializers.RunInput, request)["command"]
+        release = app.current_release()
+        if release is None or release.build is None:
+            raise ValidationError({"detail": f"{app.id} has no build yet: deploy with git push or deis pull first."})
+        exit_code, output = get_scheduler().run(app, release, command)
+        return Response([exit_code, output])
+
+
+def _filtered_state(app, proc_type, num):
+    processes = get_scheduler().state(app)
+    if proc_type:
+        processes = [p for p in processes if p["type"] == proc_type]
+    if num is not None:
+        processes = [p for p in processes if str(p["num"]) == str(num)]
+    return processes
+
+
+class ContainersView(APIView):
+    def get(self, request, id, type=None, num=None):
+        app = app_for(request, id, "list the processes of")
+        processes = _filtered_state(app, type, num)
+        return Response({"count": len(processes), "next": None, "previous": None, "results": processes})
+
+
+class ContainersRestartView(APIView):
+    def post(self, request, id, type=None, num=None):
+        app = app_for(request, id, "restart")
+        if type:
+            validators.process_type(type)
+        return Response(get_scheduler().restart(app, type, int(num) if num else None))
+
+
+class AppPermsView(generics.GenericAPIView):
+    serializer_class = serializers.UsernameInput
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, id):
+        app = app_for(request, id, "view the sharing of")
+        return Response({"users": sorted(app.collaborators.values_list("username", flat=True))})
+
+    def post(self, request, id):
+        app = app_for(request, id, "share", manage=True)
+        user = user_named(validated(serializers.UsernameInput, request)["username"])
+        if user == app.owner:
+            raise ValidationError({"username": [f"{user.username} owns {app.id} already."]})
+        if app.collaborators.filter(pk=user.pk).exists():
+            raise Conflict(f"{user.username} is already a collaborator on {app.id}.")
+        app.collaborators.add(user)
+        return Response({"username": user.username}, status=status.HTTP_201_CREATED)
+
+
+class AppPermDetailView(APIView):
+    def delete(self, request, id, username):
+        app = app_for(request, id, "change the sharing of", manage=True)
+        user = user_named(username)
+        if not app.collaborators.filter(pk=user.pk).exists():
+            raise NotFound(f"{username} is not a collaborator on {app.id}.")
+        app.collaborators.remove(user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- config, builds, releases ---------------------------------------------------------------
+
+class ConfigView(generics.GenericAPIView):
+    serializer_class = serializers.ConfigInput
+
+    @extend_schema(responses={200: serializers.ConfigSerializer})
+    def get(self, request, id):
+        app = app_for(request, id, "view the config of")
+        return Response(serializers.ConfigSerializer(app.current_release().config).data)
+
+    @extend_schema(responses={201: serializers.ConfigSerializer})
+    def post(self, request, id):
+        app = app_for(request, id, "configure")
+        changes = validated(serializers.ConfigInput, request)
+        config, release = releases.change_config(app, request.user, changes)
+        get_scheduler().deploy(app, release, app.structure)
+        return Response(serializers.ConfigSerializer(config).data, status=status.HTTP_201_CREATED,
+                        headers={"Deis-Release": f"v{release.version}"})
+
+
+class BuildsView(generics.ListAPIView):
+    serializer_class = serializers.BuildSerializer
+
+    def get_queryset(self):
+        app = app_for(self.request, self.kwargs["id"], "view the builds of")
+        return app.builds.select_related("owner", "app").order_by("-created")
+
+    @extend_schema(request=serializers.BuildInput, responses={201: serializers.BuildSerializer})
+    def post(self, request, id):
+        app = app_for(request, id, "deploy")
+        data = validated(serializers.BuildInput, request)
+        build, release = releases.new_build(app, request.user, **data)
+        get_scheduler().deploy(app, release, app.structure)
+        return Response(serializers.BuildSerializer(build).data, status=status.HTTP_201_CREATED,
+                        headers={"Deis-Release": f"v{release.version}"})
+
+
+class BuildDetailView(APIView):
+    def get(self, request, id, uuid):
+        app = app_for(request, id, "view the builds of")
+        build = Build.objects.filter(app=app, uuid=uuid).first()
+        if build is None:
+            raise NotFound(f"No build {uuid} in {app.id}.")
+        return Response(serializers.BuildSerializer(build).data)
+
+
+class ReleasesView(generics.ListAPIView):
+    serializer_class = serializers.ReleaseSerializer
+
+    def get_queryset(self):
+        app = app_for(self.request, self.kwargs["id"], "view the releases of")
+        return app.releases.select_related("owner", "app").order_by("-version")
+
+
+class ReleaseDetailView(APIView):
+    def get(self, request, id, version):
+        app = app_for(request, id, "view the releases of")
+        release = app.releases.filter(version=int(version)).first()
+        if release is None:
+            raise NotFound(f"{app.id} has no release v{version}.")
+        return Response(serializers.ReleaseSerializer(release).data)
+
+
+class RollbackView(generics.GenericAPIView):
+    serializer_class = serializers.RollbackInput
+
+    @extend_schema(responses={201: dict})
+    def post(self, request, id):
+        app = app_for(request, id, "roll back")
+        data = validated(serializers.RollbackInput, request)
+        try:
+            release = releases.rollback(app, request.user, data.get("version"))
+        except releases.RollbackError as exc:
+            raise ValidationError({"detail": str(exc)})
+        get_scheduler().deploy(app, release, app.structure)
+        return Response({"version": release.version}, status=status.HTTP_201_CREATED,
+                        headers={"Deis-Release": f"v{release.version}"})
+
+
+# --- domains, certificates, keys ------------------------------------------------------------
+
+class DomainsView(generics.ListAPIView):
+    serializer_class = serializers.DomainSerializer
+
+    def get_queryset(self):
+        app = app_for(self.request, self.kwargs["id"], "view the domains of")
+        return app.domains.select_related("owner", "app").order_by("domain")
+
+    @extend_schema(request=serializers.DomainInput, responses={201: serializers.DomainSerializer})
+    def post(self, request, id):
+        app = app_for(request, id, "add domains to")
+        domain = validated(serializers.DomainInput, request)["domain"]
+        if Domain.objects.filter(domain=domain).exists():
+            raise Conflict(f"{domain} is already in use by an app.")
+        obj = Domain.objects.create(app=app, owner=request.user, domain=domain)
+        return Response(serializers.DomainSerializer(obj).data, status=status.HTTP_201_CREATED)
+
+
+class DomainDetailView(APIView):
+    def delete(self, request, id, domain):
+        app = app_for(request, id, "remove domains from")
+        obj = app.domains.filter(domain=domain.lower()).first()
+        if obj is None:
+            raise NotFound(f"{domain} is not a domain of {app.id}.")
+        obj.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def visible_certs(user):
+    return Certificate.objects.all() if user.is_superuser else Certificate.objects.filter(owner=user)
+
+
+class CertsView(generics.ListAPIView):
+    serializer_class = serializers.CertificateSerializer
+
+    def get_queryset(self):
+        return visible_certs(self.request.user).select_related("owner").order_by("common_name")
+
+    @extend_schema(request=serializers.CertificateInput, responses={201: serializers.CertificateSerializer})
+    def post(self, request):
+        data = validated(serializers.CertificateInput, request)
+        if Certificate.objects.filter(common_name=data["common_name"]).exists():
+            raise Conflict(f"A certificate for {data['common_name']} exists already; remove it first.")
+        cert = Certificate.objects.create(owner=request.user, **data)
+        return Response(serializers.CertificateSerializer(cert).data, status=status.HTTP_201_CREATED)
+
+
+class CertDetailView(APIView):
+    def _cert(self, request, common_name):
+        cert = visible_certs(request.user).filter(common_name=common_name.lower()).first()
+        if cert is None:
+            raise NotFound(f"No certificate for {common_name}.")
+        return cert
+
+    def get(self, request, common_name):
+        return Response(serializers.CertificateSerializer(self._cert(request, common_name)).data)
+
+    def delete(self, request, common_name):
+        self._cert(request, common_name).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class KeysView(generics.ListAPIView):
+    serializer_class = serializers.KeySerializer
+
+    def get_queryset(self):
+        return Key.objects.filter(owner=self.request.user).select_related("owner").order_by("id")
+
+    @extend_schema(request=serializers.KeyInput, responses={201: serializers.KeySerializer})
+    def post(self, request):
+        data = validated(serializers.KeyInput, request)
+        if Key.objects.filter(fingerprint=data["fingerprint"]).exists():
+            raise Conflict(f"This key ({data['fingerprint']}) is registered already.")
+        if Key.objects.filter(owner=request.user, id=data["id"]).exists():
+            raise Conflict(f"You have a key named {data['id']} already.")
+        key = Key.objects.create(owner=request.user, **data)
+        return Response(serializers.KeySerializer(key).data, status=status.HTTP_201_CREATED)
+
+
+class KeyDetailView(APIView):
+    def _key(self, request, key_id):
+        key = Key.objects.filter(owner=request.user, id=key_id).first()
+        if key is None:
+            raise NotFound(f"You have no key named {key_id}.")
+        return key
+
+    def get(self, request, key_id):
+        return Response(serializers.KeySerializer(self._key(request, key_id)).data)
+
+    def delete(self, request, key_id):
+        self._key(request, key_id).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- builder hooks --------------------------------------------------------------------------
+
+class HookView(generics.GenericAPIView):
+    authentication_classes = []
+    permission_classes = [IsBuilder]
+
+    def app_and_user(self, data):
+        user = User.objects.filter(username=data["receive_user"]).first()
+        if user is None:
+            raise NotFound(f"No user named '{data['receive_user']}'.")
+        app = App.objects.select_related("owner").filter(id=data["receive_repo"]).first()
+        if app is None:
+            raise NotFound(f"No app named '{data['receive_repo']}'.")
+        if not app.can_use(user):
+            raise deny(user, "push to", app)
+        return app, user
+
+
+class PushHookView(HookView):
+    serializer_class = serializers.PushHookInput
+
+    @extend_schema(responses={201: dict})
+    def post(self, request):
+        data = validated(serializers.PushHookInput, request)
+        app, user = self.app_and_user(data)
+        push = Push.objects.create(app=app, owner=user, **data)
+        return Response({"uuid": str(push.uuid), "app": app.id, "sha": push.sha},
+                        status=status.HTTP_201_CREATED)
+
+
+class ConfigHookView(HookView):
+    serializer_class = serializers.ConfigHookInput
+
+    @extend_schema(responses={200: serializers.ConfigSerializer})
+    def post(self, request):
+        app, _ = self.app_and_user(validated(serializers.ConfigHookInput, request))
+        return Response(serializers.ConfigSerializer(app.current_release().config).data)
+
+
+class BuildHookView(HookView):
+    serializer_class = serializers.BuildHookInput
+
+    @extend_schema(responses={200: dict})
+    def post(self, request):
+        data = validated(serializers.BuildHookInput, request)
+        app, user = self.app_and_user(data)
+        build, release = releases.new_build(
+            app, user, image=data["image"], sha=data.get("sha", ""),
+            procfile=data.get("procfile"), dockerfile=data.get("dockerfile", ""))
+        get_scheduler().deploy(app, release, app.structure)
+        return Response({"release": {"version": release.version},
+                         "domains": [app.url, *app.domains.values_list("domain", flat=True)]})

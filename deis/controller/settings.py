@@ -1,0 +1,129 @@
+"""Django settings for the controller; every knob comes from a DEIS_* environment variable."""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+
+def _default_data_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/deis")
+    return Path.home() / ".local" / "share" / "deis"
+
+
+DATA_DIR = Path(os.environ.get("DEIS_DATA_DIR") or _default_data_dir())
+
+
+def _persistent_secret(name: str, env: str) -> str:
+    """A secret from the environment, else one generated once and kept in the data directory."""
+    if os.environ.get(env):
+        return os.environ[env]
+    path = DATA_DIR / name
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(value + "\n")
+        return value
+
+
+SECRET_KEY = _persistent_secret("secret_key", "DEIS_SECRET_KEY")
+# The shared key builders present in X-Deis-Builder-Auth when they call the hooks.
+BUILDER_KEY = _persistent_secret("builder_key", "DEIS_BUILDER_KEY")
+
+DEBUG = os.environ.get("DEIS_DEBUG", "") == "1"
+ALLOWED_HOSTS = ["*"]
+
+# Apps are served at <app>.<PLATFORM_DOMAIN>.
+PLATFORM_DOMAIN = os.environ.get("DEIS_PLATFORM_DOMAIN", "localhost")
+# enabled | disabled | admin_only. The very first user may always register (and becomes admin).
+REGISTRATION_MODE = os.environ.get("DEIS_REGISTRATION_MODE", "enabled")
+# App names that would collide with the platform's own host names or components.
+RESERVED_NAMES = {
+    "deis", "controller", "builder", "router", "registry", "logger", "store", "scheduler",
+    "api", "admin", "git", "www", "healthz", "apps", "v1", "v2", "localhost",
+}
+# Request bodies larger than this are answered 413 (certificates are the largest legitimate ones).
+MAX_BODY_BYTES = int(os.environ.get("DEIS_MAX_BODY_BYTES", str(1024 * 1024)))
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+# Which scheduler backend runs releases ("none" until the Docker backend exists).
+SCHEDULER_BACKEND = os.environ.get("DEIS_SCHEDULER", "none")
+DEFAULT_LOG_LINES = 100
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "deis.controller.api",
+]
+
+MIDDLEWARE = [
+    "deis.controller.api.middleware.BodySizeLimitMiddleware",
+    "deis.controller.api.middleware.APIVersionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
+
+ROOT_URLCONF = "deis.controller.urls"
+WSGI_APPLICATION = "deis.controller.wsgi.application"
+APPEND_SLASH = False
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(DATA_DIR / "controller.sqlite3"),
+        "OPTIONS": {
+            # Writers queue up instead of failing, and take the write lock at BEGIN so that
+            # read-modify-write sequences (release numbering, config merges) never interleave.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+    }
+}
+if os.environ.get("DATABASE_URL"):
+    DATABASES["default"] = dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+
+AUTH_PASSWORD_VALIDATORS = []
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "deis.controller.api.pagination.Pagination",
+    "PAGE_SIZE": 100,
+    "EXCEPTION_HANDLER": "deis.controller.api.exceptions.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Deis controller API",
+    "VERSION": "1.5",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("DEIS_LOG_LEVEL", "WARNING")},
+}

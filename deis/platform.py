@@ -1,0 +1,151 @@
+"""`deis-platform up|down|status`: start and stop the platform's processes on one host.
+
+Each component runs as a background process with a pid file in the data directory, so `up` is
+idempotent (a running component is reported, not started twice) and `down` stops exactly what
+`up` started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def default_data_dir() -> Path:
+    if os.environ.get("DEIS_DATA_DIR"):
+        return Path(os.environ["DEIS_DATA_DIR"])
+    if os.geteuid() == 0:
+        return Path("/var/lib/deis")
+    return Path.home() / ".local" / "share" / "deis"
+
+
+@dataclass
+class Controller:
+    """The controller: migrations, then gunicorn serving the Django project."""
+
+    data_dir: Path
+    port: int = 8000
+    bind_host: str = "0.0.0.0"
+    workers: int = 3
+    threads: int = 4
+
+    @property
+    def pidfile(self) -> Path:
+        return self.data_dir / "run" / "controller.pid"
+
+    @property
+    def logfile(self) -> Path:
+        return self.data_dir / "logs" / "controller.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict:
+        return {**os.environ, "DEIS_DATA_DIR": str(self.data_dir),
+                "DJANGO_SETTINGS_MODULE": "deis.controller.settings"}
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            os.kill(pid, 0)
+            return pid
+        except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+            return None
+
+    def healthy(self, timeout: float = 2.0) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/healthz", timeout=timeout) as answer:
+                return answer.status == 200
+        except OSError:
+            return False
+
+    def migrate(self) -> None:
+        subprocess.run([sys.executable, "-m", "deis.controller", "migrate", "--noinput", "-v", "0"],
+                       env=self.env(), check=True)
+
+    def start(self, wait: float = 60.0) -> None:
+        for folder in (self.pidfile.parent, self.logfile.parent):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.migrate()
+        subprocess.run([
+            sys.executable, "-m", "gunicorn", "deis.controller.wsgi:application",
+            "--bind", f"{self.bind_host}:{self.port}",
+            "--workers", str(self.workers), "--worker-class", "gthread", "--threads", str(self.threads),
+            "--daemon", "--pid", str(self.pidfile),
+            "--error-logfile", str(self.logfile), "--capture-output",
+            "--forwarded-allow-ips", "*", "--timeout", "120", "--graceful-timeout", "30",
+        ], env=self.env(), check=True)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self.healthy(timeout=1.0):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"The controller did not answer on {self.url} within {wait:.0f}s; see {self.logfile}")
+
+    def stop(self, wait: float = 30.0) -> bool:
+        pid = self.pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and self.pid() is not None:
+            time.sleep(0.1)
+        if self.pid() is not None:
+            os.kill(pid, signal.SIGKILL)
+        self.pidfile.unlink(missing_ok=True)
+        return True
+
+
+def controller_from_env() -> Controller:
+    return Controller(data_dir=default_data_dir(), port=int(os.environ.get("DEIS_CONTROLLER_PORT", "8000")))
+
+
+def up() -> int:
+    controller = controller_from_env()
+    if controller.pid() and controller.healthy():
+        print(f"Deis is already up: controller {controller.url} (pid {controller.pid()}).")
+    else:
+        if controller.pid():
+            controller.stop()
+        print("Starting the controller...", flush=True)
+        controller.start()
+        print("Deis is up.")
+    database = "PostgreSQL" if os.environ.get("DATABASE_URL") else "SQLite"
+    print(f"  controller  {controller.url}      (data: {controller.data_dir}, {database})")
+    print(f"  logs        {controller.logfile}")
+    print(f"Next: deis register {controller.url}")
+    print("      (the deis command is in .venv/bin; `source .venv/bin/activate` puts it on your PATH)")
+    return 0
+
+
+def down() -> int:
+    controller = controller_from_env()
+    print("Stopped the controller." if controller.stop() else "The controller was not running.")
+    return 0
+
+
+def status() -> int:
+    controller = controller_from_env()
+    pid, healthy = controller.pid(), controller.healthy()
+    state = "up" if pid and healthy else ("starting or failing" if pid else "down")
+    print(f"controller  {state}  {controller.url}" + (f"  (pid {pid})" if pid else ""))
+    return 0 if pid and healthy else 1
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="deis-platform", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["up", "down", "status"])
+    args = parser.parse_args(argv)
+    return {"up": up, "down": down, "status": status}[args.command]()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
