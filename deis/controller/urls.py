@@ -9,3 +9,5 @@ urlpatterns = [
          name="schema"),
     path("v1/", include("deis.controller.api.urls")),
 ]
+
+handler500 = "deis.controller.api.exceptions.server_error"

@@ -1,9 +1,10 @@
 """Errors as `{"detail": "..."}` JSON with the contract's status codes; never a 500 for bad input."""
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, ValidationError as DjangoValidationError
+from django.http import JsonResponse
 from django.db import IntegrityError
 from rest_framework import status
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -31,7 +32,14 @@ def exception_handler(exc, context):
         from django.conf import settings
         return Response({"detail": body_too_large(settings.MAX_BODY_BYTES)},
                         status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    elif isinstance(exc, DjangoValidationError):
+        exc = ValidationError({"detail": exc.messages})
     elif isinstance(exc, IntegrityError):
         # Two requests raced for the same unique name; the loser is told so.
         exc = Conflict("This conflicts with an object created at the same moment; try again.")
     return drf_exception_handler(exc, context)
+
+
+def server_error(request, *args, **kwargs):
+    """A bug is still answered in JSON, like every other error (Django's default is an HTML page)."""
+    return JsonResponse({"detail": "The controller hit an internal error; it has been logged."}, status=500)

@@ -1,9 +1,11 @@
 """Who may do what: anonymous, other users, collaborators, the owner and admins."""
 
-from rest_framework import permissions
-from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.utils.crypto import constant_time_compare
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, permissions
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 
 
 class IsAdmin(permissions.BasePermission):
@@ -13,17 +15,39 @@ class IsAdmin(permissions.BasePermission):
         return bool(request.user and request.user.is_superuser)
 
 
-class IsBuilder(permissions.BasePermission):
+class BuilderKeyAuthentication(authentication.BaseAuthentication):
     """Builder hooks authenticate with the shared builder key instead of a user token."""
 
-    def has_permission(self, request, view):
-        given = request.headers.get("X-Deis-Builder-Auth", "")
+    header = "X-Deis-Builder-Auth"
+
+    def authenticate(self, request):
+        given = request.headers.get(self.header, "")
         if not given:
-            raise AuthenticationFailed("Builder hooks need the X-Deis-Builder-Auth header.")
+            return None
         if not constant_time_compare(given, settings.BUILDER_KEY):
-            raise PermissionDenied("The builder key is not valid.")
-        return True
+            raise AuthenticationFailed("The builder key is not valid.")
+        return AnonymousUser(), "builder"
+
+    def authenticate_header(self, request):
+        return self.header
+
+
+class IsBuilder(permissions.BasePermission):
+    message = "Builder hooks need the X-Deis-Builder-Auth header."
+
+    def has_permission(self, request, view):
+        return request.auth == "builder"
 
 
 def deny(user, action: str, app) -> PermissionDenied:
     return PermissionDenied(f"You may not {action} {app.id} (ask its owner, {app.owner.username}).")
+
+
+class BuilderKeyScheme(OpenApiAuthenticationExtension):
+    """Describes the builder key in the OpenAPI schema the controller serves."""
+
+    target_class = BuilderKeyAuthentication
+    name = "builderKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": BuilderKeyAuthentication.header}

@@ -6,6 +6,7 @@ from . import views
 
 APP = r"(?P<id>[a-z0-9-]+)"
 TYPE = r"(?P<type>[a-z0-9_-]+)"
+UUID = r"(?P<uuid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
 
 urlpatterns = [
     re_path(r"^$", views.RootView.as_view()),
@@ -20,7 +21,7 @@ urlpatterns = [
     re_path(r"^admin/perms/?$", views.AdminPermsView.as_view()),
     # apps
     re_path(rf"^apps/{APP}/config/?$", views.ConfigView.as_view()),
-    re_path(rf"^apps/{APP}/builds/(?P<uuid>[0-9a-f-]{{36}})/?$", views.BuildDetailView.as_view()),
+    re_path(rf"^apps/{APP}/builds/{UUID}/?$", views.BuildDetailView.as_view()),
     re_path(rf"^apps/{APP}/builds/?$", views.BuildsView.as_view()),
     re_path(rf"^apps/{APP}/releases/rollback/?$", views.RollbackView.as_view()),
     re_path(rf"^apps/{APP}/releases/v(?P<version>[0-9]{{1,9}})/?$", views.ReleaseDetailView.as_view()),

@@ -7,10 +7,10 @@ from django.contrib.auth import authenticate, get_user_model
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.authtoken.models import Token
-from rest_framework.exceptions import AuthenticationFailed, NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,7 +20,7 @@ from deis.scheduler import get_scheduler
 from . import releases, serializers, validators
 from .exceptions import Conflict
 from .models import App, Build, Certificate, Domain, Key, Push, Release
-from .permissions import IsAdmin, IsBuilder, deny
+from .permissions import BuilderKeyAuthentication, IsAdmin, IsBuilder, deny
 
 User = get_user_model()
 
@@ -50,6 +50,7 @@ def new_token(user) -> str:
 class RootView(APIView):
     """`GET /v1/` answers 401 without a token: clients use it to recognise a controller."""
 
+    @extend_schema(responses={200: dict})
     def get(self, request):
         return Response({"detail": f"Deis controller, API {settings.SPECTACULAR_SETTINGS['VERSION']}"})
 
@@ -89,7 +90,9 @@ class LoginView(generics.GenericAPIView):
         data = validated(serializers.LoginInput, request)
         user = authenticate(request._request, username=data["username"], password=data["password"])
         if user is None:
-            raise AuthenticationFailed("The username or password is wrong.")
+            # 401, though this view takes no token (a stale one must not block logging in).
+            return Response({"detail": "The username or password is wrong."},
+                            status=status.HTTP_401_UNAUTHORIZED, headers={"WWW-Authenticate": "Token"})
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
 
@@ -174,6 +177,7 @@ class AdminPermsView(generics.GenericAPIView):
 class AdminPermDetailView(APIView):
     permission_classes = [IsAdmin]
 
+    @extend_schema(responses={204: None})
     def delete(self, request, username):
         user = user_named(username)
         if not user.is_superuser:
@@ -277,6 +281,7 @@ class ScaleView(APIView):
 
 
 class LogsView(APIView):
+    @extend_schema(parameters=[OpenApiParameter("log_lines", int)], responses={200: str, 204: None})
     def get(self, request, id):
         app = app_for(request, id, "read the logs of")
         raw = request.query_params.get("log_lines", str(settings.DEFAULT_LOG_LINES))
@@ -292,7 +297,7 @@ class LogsView(APIView):
 class RunView(generics.GenericAPIView):
     serializer_class = serializers.RunInput
 
-    @extend_schema(responses={200: list})
+    @extend_schema(responses={200: {"type": "array", "items": {}}})
     def post(self, request, id):
         app = app_for(request, id, "run commands in")
         command = validated(serializers.RunInput, request)["command"]
@@ -313,6 +318,7 @@ def _filtered_state(app, proc_type, num):
 
 
 class ContainersView(APIView):
+    @extend_schema(responses={200: dict})
     def get(self, request, id, type=None, num=None):
         app = app_for(request, id, "list the processes of")
         processes = _filtered_state(app, type, num)
@@ -320,6 +326,7 @@ class ContainersView(APIView):
 
 
 class ContainersRestartView(APIView):
+    @extend_schema(request=None, responses={200: {"type": "array", "items": {"type": "object"}}})
     def post(self, request, id, type=None, num=None):
         app = app_for(request, id, "restart")
         if type:
@@ -347,6 +354,7 @@ class AppPermsView(generics.GenericAPIView):
 
 
 class AppPermDetailView(APIView):
+    @extend_schema(responses={204: None})
     def delete(self, request, id, username):
         app = app_for(request, id, "change the sharing of", manage=True)
         user = user_named(username)
@@ -394,6 +402,7 @@ class BuildsView(generics.ListAPIView):
 
 
 class BuildDetailView(APIView):
+    @extend_schema(responses={200: serializers.BuildSerializer})
     def get(self, request, id, uuid):
         app = app_for(request, id, "view the builds of")
         build = Build.objects.filter(app=app, uuid=uuid).first()
@@ -411,6 +420,7 @@ class ReleasesView(generics.ListAPIView):
 
 
 class ReleaseDetailView(APIView):
+    @extend_schema(responses={200: serializers.ReleaseSerializer})
     def get(self, request, id, version):
         app = app_for(request, id, "view the releases of")
         release = app.releases.filter(version=int(version)).first()
@@ -455,6 +465,7 @@ class DomainsView(generics.ListAPIView):
 
 
 class DomainDetailView(APIView):
+    @extend_schema(responses={204: None})
     def delete(self, request, id, domain):
         app = app_for(request, id, "remove domains from")
         obj = app.domains.filter(domain=domain.lower()).first()
@@ -490,9 +501,11 @@ class CertDetailView(APIView):
             raise NotFound(f"No certificate for {common_name}.")
         return cert
 
+    @extend_schema(responses={200: serializers.CertificateSerializer})
     def get(self, request, common_name):
         return Response(serializers.CertificateSerializer(self._cert(request, common_name)).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request, common_name):
         self._cert(request, common_name).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -522,9 +535,11 @@ class KeyDetailView(APIView):
             raise NotFound(f"You have no key named {key_id}.")
         return key
 
+    @extend_schema(responses={200: serializers.KeySerializer})
     def get(self, request, key_id):
         return Response(serializers.KeySerializer(self._key(request, key_id)).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request, key_id):
         self._key(request, key_id).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -533,7 +548,7 @@ class KeyDetailView(APIView):
 # --- builder hooks --------------------------------------------------------------------------
 
 class HookView(generics.GenericAPIView):
-    authentication_classes = []
+    authentication_classes = [BuilderKeyAuthentication]
     permission_classes = [IsBuilder]
 
     def app_and_user(self, data):

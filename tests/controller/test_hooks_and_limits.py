@@ -1,0 +1,69 @@
+import pytest
+from django.conf import settings
+
+from .conftest import Client
+
+pytestmark = pytest.mark.django_db
+
+SHA = "060da68f654e75fac06dbedd1995d5f8ad9084db"
+
+
+@pytest.fixture
+def builder(db):
+    client = Client()
+    client.credentials(HTTP_X_DEIS_BUILDER_AUTH=settings.BUILDER_KEY)
+    return client
+
+
+def test_hooks_need_the_builder_key(anon, alice, app):
+    body = {"receive_user": "alice", "receive_repo": app}
+    assert anon.post("/v1/hooks/config", body).status_code == 401
+    anon.credentials(HTTP_X_DEIS_BUILDER_AUTH="wrong")
+    assert anon.post("/v1/hooks/config", body).status_code == 401
+    # a user token is not a builder key
+    assert alice.post("/v1/hooks/config", body).status_code == 401
+
+
+def test_push_config_and_build_hooks(builder, alice, bob, app):
+    alice.post(f"/v1/apps/{app}/config", {"values": {"GREETING": "hi"}})
+    push = builder.post("/v1/hooks/push", {
+        "sha": SHA, "fingerprint": "aa:bb", "receive_user": "alice", "receive_repo": app,
+        "ssh_connection": "127.0.0.1 5000 127.0.0.1 2222", "ssh_original_command": f"git-receive-pack '{app}.git'"})
+    assert push.status_code == 201, push.content
+    config = builder.post("/v1/hooks/config", {"receive_user": "alice", "receive_repo": app})
+    assert config.status_code == 200 and config.json()["values"] == {"GREETING": "hi"}
+    build = builder.post("/v1/hooks/build", {
+        "receive_user": "alice", "receive_repo": app, "sha": SHA, "image": f"{app}:git-060da68",
+        "procfile": {"web": "gunicorn app:app"}, "dockerfile": ""})
+    assert build.status_code == 200, build.content
+    assert build.json()["release"] == {"version": 3}
+    release = alice.get(f"/v1/apps/{app}/releases/v3").json()
+    assert release["summary"] == "alice deployed 060da68"
+    assert alice.get(f"/v1/apps/{app}/config").json()["values"] == {"GREETING": "hi"}
+
+
+def test_hooks_refuse_users_without_access_and_unknown_apps(builder, alice, bob, app):
+    denied = builder.post("/v1/hooks/config", {"receive_user": "bob", "receive_repo": app})
+    assert denied.status_code == 403 and "ask its owner, alice" in denied.json()["detail"]
+    assert builder.post("/v1/hooks/config", {"receive_user": "ghost", "receive_repo": app}).status_code == 404
+    assert builder.post("/v1/hooks/config", {"receive_user": "alice", "receive_repo": "nope"}).status_code == 404
+    alice.post(f"/v1/apps/{app}/perms", {"username": "bob"})
+    assert builder.post("/v1/hooks/config", {"receive_user": "bob", "receive_repo": app}).status_code == 200
+    bad = builder.post("/v1/hooks/build", {"receive_user": "alice", "receive_repo": app, "image": "x",
+                                           "procfile": {"BAD TYPE": "x"}})
+    assert bad.status_code == 400
+
+
+def test_oversized_body_is_413(alice, app, settings):
+    big = {"values": {"BIG": "x" * (settings.MAX_BODY_BYTES + 10)}}
+    answer = alice.post(f"/v1/apps/{app}/config", big)
+    assert answer.status_code == 413 and "larger than the limit" in answer.json()["detail"]
+
+
+def test_malformed_json_is_400(alice, app):
+    answer = alice.generic("POST", f"/v1/apps/{app}/config", "{not json")
+    assert answer.status_code == 400 and "detail" in answer.json()
+    answer = alice.generic("POST", f"/v1/apps/{app}/config", "[1, 2]")
+    assert answer.status_code == 400
+    answer = alice.generic("POST", "/v1/apps", '"a string"')
+    assert answer.status_code == 400
