@@ -140,3 +140,11 @@ def test_sharing(alice, bob, admin_client, app):
     assert alice.delete(f"/v1/apps/{app}/perms/carol").status_code == 204
     assert alice.delete(f"/v1/apps/{app}/perms/carol").status_code == 404
     assert carol.get(f"/v1/apps/{app}").status_code == 403
+
+
+def test_field_errors_are_flat_lists(alice, app):
+    assert alice.post("/v1/apps", {"id": "Bad"}).json()["id"][0].startswith("'Bad' is not a valid app name")
+    answer = alice.post(f"/v1/apps/{app}/domains", {"domain": "nodot"}).json()
+    assert answer == {"domain": ["'nodot' is not a valid host name."]}
+    answer = alice.post(f"/v1/apps/{app}/builds", {"image": "x", "procfile": {"Bad!": "x"}}).json()
+    assert isinstance(answer["procfile"], list) and "not a valid process type" in answer["procfile"][0]

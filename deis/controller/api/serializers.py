@@ -135,7 +135,8 @@ class CancelInput(StrictSerializer):
 class PasswdInput(StrictSerializer):
     password = serializers.CharField(required=False, max_length=4096, trim_whitespace=False)
     new_password = serializers.CharField(max_length=4096, trim_whitespace=False)
-    username = serializers.CharField(required=False, max_length=150)
+    # The v1 client always sends "username", null when it is not given.
+    username = serializers.CharField(required=False, allow_null=True, max_length=150)
 
 
 class TokenInput(StrictSerializer):
@@ -185,7 +186,7 @@ class ProcfileField(serializers.JSONField):
     def to_internal_value(self, data):
         data = validators.json_map(super().to_internal_value(data), "procfile")
         for ptype, command in data.items():
-            validators.process_type(ptype, "procfile")
+            validators.process_type(ptype, None)
             if not isinstance(command, str) or not command.strip():
                 raise serializers.ValidationError(f"The command of process type {ptype} must be a non-empty string.")
         return data

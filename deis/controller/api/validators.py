@@ -25,24 +25,26 @@ MAX_CONFIG_VALUE = 64 * 1024
 
 
 def app_name(value) -> str:
+    """Used as a field validator: raises plain messages, which DRF files under the field."""
     if not isinstance(value, str) or not value:
-        raise ValidationError({"id": ["App name must be a non-empty string."]})
+        raise ValidationError("App name must be a non-empty string.")
     if len(value) > 63:
-        raise ValidationError({"id": ["App name must be at most 63 characters."]})
+        raise ValidationError("App name must be at most 63 characters.")
     if not APP_NAME.match(value) or value.endswith("-") or "--" in value:
-        raise ValidationError({"id": [
+        raise ValidationError(
             f"'{value}' is not a valid app name: use lower-case letters, digits and single dashes, "
-            "starting with a letter."]})
+            "starting with a letter.")
     if value in settings.RESERVED_NAMES:
-        raise ValidationError({"id": [f"'{value}' is reserved by the platform; choose another name."]})
+        raise ValidationError(f"'{value}' is reserved by the platform; choose another name.")
     return value
 
 
-def process_type(value, field="type") -> str:
+def process_type(value, field: str | None = "type") -> str:
+    """`field` names where the error is filed; None for a plain message (inside a field validator)."""
     if not isinstance(value, str) or len(value) > 63 or not PROCESS_TYPE.match(value):
-        raise ValidationError({field: [
-            f"'{value}' is not a valid process type: use lower-case letters and digits, "
-            "with dashes or underscores inside."]})
+        message = (f"'{value}' is not a valid process type: use lower-case letters and digits, "
+                   "with dashes or underscores inside.")
+        raise ValidationError({field: [message]} if field else message)
     return value
 
 
@@ -126,23 +128,24 @@ def tags(values: dict) -> dict:
 
 
 def domain_name(value) -> str:
+    """Used as a field validator: raises plain messages."""
     if not isinstance(value, str) or not value:
-        raise ValidationError({"domain": ["A domain is required."]})
+        raise ValidationError("A domain is required.")
     value = value.strip().lower().rstrip(".")
     if len(value) > 253:
-        raise ValidationError({"domain": ["A domain name is at most 253 characters."]})
+        raise ValidationError("A domain name is at most 253 characters.")
     labels = value.split(".")
     first = labels[0]
     if first == "*":
         labels = labels[1:]
     if len(labels) < 2 or not all(HOST_LABEL.match(label) for label in labels):
-        raise ValidationError({"domain": [f"'{value}' is not a valid host name."]})
+        raise ValidationError(f"'{value}' is not a valid host name.")
     if labels[-1].isdigit():
-        raise ValidationError({"domain": [f"'{value}' is an IP address, not a host name."]})
+        raise ValidationError(f"'{value}' is an IP address, not a host name.")
     platform = settings.PLATFORM_DOMAIN.lower()
     if value == platform or value.endswith("." + platform):
-        raise ValidationError({"domain": [
-            f"'{value}' is under the platform domain {platform}, which the platform assigns itself."]})
+        raise ValidationError(
+            f"'{value}' is under the platform domain {platform}, which the platform assigns itself.")
     return value
 
 

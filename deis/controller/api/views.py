@@ -381,7 +381,7 @@ class ConfigView(generics.GenericAPIView):
         config, release = releases.change_config(app, request.user, changes)
         get_scheduler().deploy(app, release, app.structure)
         return Response(serializers.ConfigSerializer(config).data, status=status.HTTP_201_CREATED,
-                        headers={"Deis-Release": f"v{release.version}"})
+                        headers={"Deis-Release": str(release.version)})
 
 
 class BuildsView(generics.ListAPIView):
@@ -398,7 +398,7 @@ class BuildsView(generics.ListAPIView):
         build, release = releases.new_build(app, request.user, **data)
         get_scheduler().deploy(app, release, app.structure)
         return Response(serializers.BuildSerializer(build).data, status=status.HTTP_201_CREATED,
-                        headers={"Deis-Release": f"v{release.version}"})
+                        headers={"Deis-Release": str(release.version)})
 
 
 class BuildDetailView(APIView):
@@ -442,7 +442,7 @@ class RollbackView(generics.GenericAPIView):
             raise ValidationError({"detail": str(exc)})
         get_scheduler().deploy(app, release, app.structure)
         return Response({"version": release.version}, status=status.HTTP_201_CREATED,
-                        headers={"Deis-Release": f"v{release.version}"})
+                        headers={"Deis-Release": str(release.version)})
 
 
 # --- domains, certificates, keys ------------------------------------------------------------

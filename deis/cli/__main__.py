@@ -1,0 +1,5 @@
+"""`python -m deis.cli` runs the `deis` command."""
+
+from .main import main
+
+main()
