@@ -48,6 +48,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from deis.platform import Controller
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -412,7 +414,6 @@ def create_postgres_database(url: str):
 def bench_database(kind: str, args, log) -> dict:
     import requests
 
-    from deis.platform import Controller
 
     data_dir = Path(tempfile.mkdtemp(prefix=f"deis-bench-{kind}-"))
     saved_url = os.environ.get("DATABASE_URL")
@@ -428,7 +429,8 @@ def bench_database(kind: str, args, log) -> dict:
             os.environ.pop("DATABASE_URL", None)
             result["db_version"] = f"SQLite {sqlite3.sqlite_version} (WAL)"
         controller = Controller(data_dir=data_dir, port=free_port(), bind_host="127.0.0.1",
-                                workers=args.workers, threads=args.threads)
+                                workers=args.workers, threads=args.threads,
+                                worker_connections=args.worker_connections)
         log(f"[{kind}] starting the controller on {controller.url} "
             f"({args.workers} workers x {args.threads} threads)")
         controller.start()
@@ -648,13 +650,17 @@ def main(argv=None) -> int:
                         help="comma-separated subset of: " + ", ".join(e[0] for e in ENDPOINTS))
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement (default 5)")
     parser.add_argument("--apps", type=int, default=1000, help="apps in the database (default 1000)")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (default 3, as `deis-platform up`)")
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (default 4)")
+    parser.add_argument("--workers", type=int, default=Controller.workers,
+                        help=f"gunicorn workers (default {Controller.workers}, as `deis-platform up`)")
+    parser.add_argument("--threads", type=int, default=Controller.threads,
+                        help=f"gunicorn threads per worker (default {Controller.threads}, as `deis-platform up`)")
+    parser.add_argument("--worker-connections", type=int, default=None,
+                        help="connections a worker holds at once (default: as `deis-platform up`)")
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto",
                         help="load generator (auto: wrk when installed)")
     parser.add_argument("--retries", type=int, default=0,
                         help="measure a cell again (keeping the quietest) while other processes used "
-                             f"over {NOISY:.0%} of the CPUs during it (default 0)")
+                             f"over {NOISY * 100:.0f}%% of the CPUs during it (default 0)")
     parser.add_argument("--quiet-wait", type=float, default=0.0, metavar="SECONDS",
                         help="before each cell, wait up to this long for the machine to be idle (default 0)")
     parser.add_argument("--json", type=Path, help="also save the raw figures here")

@@ -33,8 +33,12 @@ class Controller:
     data_dir: Path
     port: int = 8000
     bind_host: str = "0.0.0.0"
-    workers: int = 3
-    threads: int = 4
+    # Requests are CPU-bound under the GIL: few threads per worker, and a worker holds no more
+    # connections than it has threads, so keep-alive clients cannot pile onto one worker while
+    # another idles (gunicorn's default is 1000). See docs/benchmarks.md.
+    workers: int = int(os.environ.get("DEIS_CONTROLLER_WORKERS", "4"))
+    threads: int = int(os.environ.get("DEIS_CONTROLLER_THREADS", "2"))
+    worker_connections: int | None = None
 
     @property
     def pidfile(self) -> Path:
@@ -79,6 +83,7 @@ class Controller:
             sys.executable, "-m", "gunicorn", "deis.controller.wsgi:application",
             "--bind", f"{self.bind_host}:{self.port}",
             "--workers", str(self.workers), "--worker-class", "gthread", "--threads", str(self.threads),
+            "--worker-connections", str(self.worker_connections or self.threads),
             "--daemon", "--pid", str(self.pidfile),
             "--error-logfile", str(self.logfile), "--capture-output",
             "--forwarded-allow-ips", "*", "--timeout", "120", "--graceful-timeout", "30",

@@ -6,6 +6,11 @@ from django.conf import settings
 from django.db import models, transaction
 
 
+def app_url(app_id: str) -> str:
+    """Where the router serves an app: `<app>.<platform domain>`."""
+    return f"{app_id}.{settings.PLATFORM_DOMAIN}"
+
+
 class UuidAuditedModel(models.Model):
     """Every object carries a uuid and created/updated stamps, as the v1 API shows them."""
 
@@ -32,7 +37,7 @@ class App(UuidAuditedModel):
 
     @property
     def url(self) -> str:
-        return f"{self.id}.{settings.PLATFORM_DOMAIN}"
+        return app_url(self.id)
 
     def can_use(self, user) -> bool:
         """Owner, collaborators and admins may deploy, configure, scale and inspect."""
