@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 .PHONY: up down status test test-sqlite test-postgres bench clean
 
 up: $(VENV)/.installed
+	@scripts/link-cli.sh
 	@$(PY) -m deis.platform up
 
 down:

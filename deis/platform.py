@@ -127,7 +127,7 @@ def up() -> int:
     print(f"  controller  {controller.url}      (data: {controller.data_dir}, {database})")
     print(f"  logs        {controller.logfile}")
     print(f"Next: deis register {controller.url}")
-    print("      (the deis command is in .venv/bin; `source .venv/bin/activate` puts it on your PATH)")
+    print("      (`make up` links deis into /usr/local/bin when it can; it is also in .venv/bin)")
     return 0
 
 
