@@ -6,6 +6,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from deis import API_VERSION
+
 
 def _default_data_dir() -> Path:
     if os.geteuid() == 0:
@@ -118,7 +120,7 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Deis controller API",
-    "VERSION": "1.5",
+    "VERSION": API_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
 }

@@ -111,7 +111,7 @@ def test_admin_perms_and_users(deis, live, admin, user):
     assert "Only platform administrators" in deis.fails("perms:list", "--admin").err
     log_in(deis, admin)
     users = deis.ok("users:list").out
-    assert users.startswith("=== Users") and re.search(rf"^admin\s+\S+\s+yes", users, re.M)
+    assert users.startswith("=== Users") and re.search(r"^admin\s+\S+\s+yes", users, re.M)
     assert user.username in users
     assert f"Adding {user.username} to system administrators... done" in \
         deis.ok("perms:create", user.username, "--admin").out

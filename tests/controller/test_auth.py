@@ -1,7 +1,7 @@
 import pytest
 from django.test import override_settings
 
-from .conftest import Client, make_user
+from .conftest import make_user
 
 pytestmark = pytest.mark.django_db
 

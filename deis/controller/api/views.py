@@ -7,7 +7,6 @@ from django.contrib.auth import authenticate, get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.authtoken.models import Token
@@ -16,11 +15,12 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from deis import API_VERSION
 from deis.scheduler import get_scheduler
 
 from . import releases, serializers, validators
 from .exceptions import Conflict
-from .models import App, Build, Certificate, Domain, Key, Push, Release
+from .models import App, Build, Certificate, Domain, Key, Push
 from .permissions import BuilderKeyAuthentication, IsAdmin, IsBuilder, deny
 
 User = get_user_model()
@@ -53,7 +53,7 @@ class RootView(APIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request):
-        return Response({"detail": f"Deis controller, API {settings.SPECTACULAR_SETTINGS['VERSION']}"})
+        return Response({"detail": f"Deis controller, API {API_VERSION}"})
 
 
 # --- auth and users -------------------------------------------------------------------------
