@@ -33,11 +33,12 @@ class Controller:
     data_dir: Path
     port: int = 8000
     bind_host: str = "0.0.0.0"
-    # Requests are CPU-bound under the GIL: few threads per worker, and a worker holds no more
-    # connections than it has threads, so keep-alive clients cannot pile onto one worker while
-    # another idles (gunicorn's default is 1000). See docs/benchmarks.md.
-    workers: int = int(os.environ.get("DEIS_CONTROLLER_WORKERS", "4"))
-    threads: int = int(os.environ.get("DEIS_CONTROLLER_THREADS", "2"))
+    # Requests are CPU-bound under the GIL: one thread per worker gave the shortest tail, and a
+    # worker holds no more connections than it has threads, so waiting connections queue in the
+    # kernel for whichever worker is free instead of piling onto one (gunicorn's default holds
+    # 1000). See docs/benchmarks.md.
+    workers: int = int(os.environ.get("DEIS_CONTROLLER_WORKERS", "3"))
+    threads: int = int(os.environ.get("DEIS_CONTROLLER_THREADS", "1"))
     worker_connections: int | None = None
 
     @property
