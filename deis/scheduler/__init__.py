@@ -1,10 +1,14 @@
 """The scheduler interface: one class per engine (Docker, later Swarm), the same verbs for all.
 
-The controller decides what should run; a backend makes the engine match it. Until a backend
-is configured, `UnavailableScheduler` answers every runtime request with a clear reason (503).
+The controller decides what should run and hands the engine a `ReleaseSpec` (plain data, no
+database objects); a backend makes the engine match it. Until a backend is configured,
+`UnavailableScheduler` answers every runtime request with a clear reason (503).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
 
 
 class SchedulerError(Exception):
@@ -15,33 +19,86 @@ class SchedulerUnavailable(SchedulerError):
     pass
 
 
+class DeployError(SchedulerError):
+    """A new release never became healthy; the old one keeps serving. `logs` are its last lines."""
+
+    def __init__(self, message: str, logs: list[str] | None = None):
+        super().__init__(message)
+        self.logs = logs or []
+
+
+@dataclass(frozen=True)
+class ReleaseSpec:
+    """Everything an engine needs to run one release of an app."""
+
+    app: str
+    version: int
+    image: str
+    # Process type -> command (run under `bash -c`). Empty: the image's own CMD, as type `cmd`.
+    procfile: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)       # the config values
+    memory: dict[str, str] = field(default_factory=dict)    # type -> "512M"
+    cpu: dict[str, int] = field(default_factory=dict)       # type -> shares (0-1024)
+    tags: dict[str, str] = field(default_factory=dict)
+    sha: str = ""
+    # A buildpack slug: run through the run image's launcher (/app, .profile.d, PORT 5000).
+    buildpack: bool = False
+
+    @property
+    def release(self) -> str:
+        return f"v{self.version}"
+
+    def process_types(self) -> list[str]:
+        return sorted(t for t in self.procfile if t != "release") or ["cmd"]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A healthy web process the router may send traffic to."""
+
+    app: str
+    type: str
+    num: int
+    address: str
+    port: int
+
+
+# Called by deploy once the new processes are healthy and before the old ones stop.
+SwitchRoutes = Callable[[list[Endpoint]], None]
+
+
 class Scheduler:
     """Verbs every backend offers, on whole apps (the controller never talks to containers)."""
 
     name = "abstract"
 
-    def deploy(self, app, release, structure: dict) -> None:
-        """Run `structure` ({type: count}) of `release`, replacing what runs now."""
+    def deploy(self, spec: ReleaseSpec, structure: dict, switch: SwitchRoutes | None = None) -> None:
+        """Run `structure` ({type: count}) of `spec`: start the new processes, wait until they are
+        healthy, call `switch`, then stop the old ones. Raise DeployError and leave the old
+        processes serving when the new ones never become healthy."""
         raise NotImplementedError
 
-    def scale(self, app, release, structure: dict) -> None:
+    def scale(self, spec: ReleaseSpec, structure: dict, switch: SwitchRoutes | None = None) -> None:
         raise NotImplementedError
 
-    def restart(self, app, proc_type: str | None = None, num: int | None = None) -> list[dict]:
+    def restart(self, app: str, proc_type: str | None = None, num: int | None = None) -> list[dict]:
         raise NotImplementedError
 
-    def run(self, app, release, command: str) -> tuple[int, str]:
-        """Run a one-off command in a container of `release`; return (exit code, output)."""
+    def run(self, spec: ReleaseSpec, command: str, timeout: float | None = None) -> tuple[int, str]:
+        """Run a one-off command in a container of `spec`; return (exit code, output)."""
         raise NotImplementedError
 
-    def state(self, app) -> list[dict]:
+    def state(self, app: str) -> list[dict]:
         """The app's processes: [{type, num, state, release}], state one of up, crashed, starting, down."""
         raise NotImplementedError
 
-    def logs(self, app, lines: int) -> list[str]:
+    def endpoints(self, app: str) -> list[Endpoint]:
         raise NotImplementedError
 
-    def destroy(self, app) -> None:
+    def logs(self, app: str, lines: int) -> list[str]:
+        raise NotImplementedError
+
+    def destroy(self, app: str) -> None:
         """Remove everything the app has in the engine (containers, networks, images)."""
         raise NotImplementedError
 
@@ -56,21 +113,24 @@ class UnavailableScheduler(Scheduler):
     def _refuse(self, what):
         raise SchedulerUnavailable(self.reason.format(what=what))
 
-    def deploy(self, app, release, structure):
+    def deploy(self, spec, structure, switch=None):
         # Recording a release is all there is to do without a runtime; scale/run report the gap.
         return None
 
-    def scale(self, app, release, structure):
+    def scale(self, spec, structure, switch=None):
         self._refuse("scaled")
 
     def restart(self, app, proc_type=None, num=None):
         self._refuse("restarted")
 
-    def run(self, app, release, command):
+    def run(self, spec, command, timeout=None):
         self._refuse("run")
 
     def state(self, app):
         self._refuse("listed")
+
+    def endpoints(self, app):
+        return []
 
     def logs(self, app, lines):
         self._refuse("read for logs")

@@ -10,7 +10,19 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.db import connection, transaction
 
+from deis.scheduler import ReleaseSpec
+
 from .models import App, Build, Config, Release, lock_app
+
+
+def release_spec(release: Release) -> ReleaseSpec:
+    """What the scheduler needs to run `release`, as plain data."""
+    build, config = release.build, release.config
+    return ReleaseSpec(
+        app=release.app.id, version=release.version, image=build.image if build else "",
+        procfile=dict(build.procfile) if build else {}, env=dict(config.values),
+        memory=dict(config.memory), cpu=dict(config.cpu), tags=dict(config.tags),
+        sha=build.sha if build else "", buildpack=bool(build and build.sha and not build.dockerfile))
 
 
 @contextmanager

@@ -257,7 +257,7 @@ class AppDetailView(generics.GenericAPIView):
 
     def delete(self, request, id):
         app = app_for(request, id, "destroy", manage=True)
-        get_scheduler().destroy(app)
+        get_scheduler().destroy(app.id)
         app.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -282,7 +282,7 @@ class ScaleView(APIView):
             if isinstance(count, bool) or not isinstance(count, int) or count < 0 or count > 1000:
                 raise ValidationError({ptype: ["The count must be a whole number from 0 to 1000."]})
             structure[ptype] = count
-        get_scheduler().scale(app, release, structure)
+        get_scheduler().scale(releases.release_spec(release), structure)
         App.objects.filter(pk=app.pk).update(structure=structure)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -294,7 +294,7 @@ class LogsView(APIView):
         raw = request.query_params.get("log_lines", str(settings.DEFAULT_LOG_LINES))
         if not raw.isdigit() or not 1 <= int(raw) <= 10000:
             raise ValidationError({"log_lines": ["A whole number from 1 to 10000."]})
-        lines = get_scheduler().logs(app, int(raw))
+        lines = get_scheduler().logs(app.id, int(raw))
         if not lines:
             return Response(status=status.HTTP_204_NO_CONTENT)
         # The v1 client reads the body with .json(): a JSON string of newline-ended lines.
@@ -311,12 +311,12 @@ class RunView(generics.GenericAPIView):
         release = app.current_release()
         if release is None or release.build is None:
             raise ValidationError({"detail": f"{app.id} has no build yet: deploy with git push or deis pull first."})
-        exit_code, output = get_scheduler().run(app, release, command)
+        exit_code, output = get_scheduler().run(releases.release_spec(release), command)
         return Response([exit_code, output])
 
 
 def _filtered_state(app, proc_type, num):
-    processes = get_scheduler().state(app)
+    processes = get_scheduler().state(app.id)
     if proc_type:
         processes = [p for p in processes if p["type"] == proc_type]
     if num is not None:
@@ -338,7 +338,7 @@ class ContainersRestartView(APIView):
         app = app_for(request, id, "restart")
         if type:
             validators.process_type(type)
-        return Response(get_scheduler().restart(app, type, int(num) if num else None))
+        return Response(get_scheduler().restart(app.id, type, int(num) if num else None))
 
 
 class AppPermsView(generics.GenericAPIView):
@@ -386,7 +386,7 @@ class ConfigView(generics.GenericAPIView):
         app = app_for(request, id, "configure")
         changes = validated(serializers.ConfigInput, request)
         config, release = releases.change_config(app, request.user, changes)
-        get_scheduler().deploy(app, release, app.structure)
+        get_scheduler().deploy(releases.release_spec(release), app.structure)
         return Response(serializers.ConfigSerializer(config).data, status=status.HTTP_201_CREATED,
                         headers={"Deis-Release": str(release.version)})
 
@@ -403,7 +403,7 @@ class BuildsView(generics.ListAPIView):
         app = app_for(request, id, "deploy")
         data = validated(serializers.BuildInput, request)
         build, release = releases.new_build(app, request.user, **data)
-        get_scheduler().deploy(app, release, app.structure)
+        get_scheduler().deploy(releases.release_spec(release), app.structure)
         return Response(serializers.BuildSerializer(build).data, status=status.HTTP_201_CREATED,
                         headers={"Deis-Release": str(release.version)})
 
@@ -447,7 +447,7 @@ class RollbackView(generics.GenericAPIView):
             release = releases.rollback(app, request.user, data.get("version"))
         except releases.RollbackError as exc:
             raise ValidationError({"detail": str(exc)})
-        get_scheduler().deploy(app, release, app.structure)
+        get_scheduler().deploy(releases.release_spec(release), app.structure)
         return Response({"version": release.version}, status=status.HTTP_201_CREATED,
                         headers={"Deis-Release": str(release.version)})
 
@@ -601,6 +601,6 @@ class BuildHookView(HookView):
         build, release = releases.new_build(
             app, user, image=data["image"], sha=data.get("sha", ""),
             procfile=data.get("procfile"), dockerfile=data.get("dockerfile", ""))
-        get_scheduler().deploy(app, release, app.structure)
+        get_scheduler().deploy(releases.release_spec(release), app.structure)
         return Response({"release": {"version": release.version},
                          "domains": [app.url, *app.domains.values_list("domain", flat=True)]})

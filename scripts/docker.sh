@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Make a local Docker Engine answer on /var/run/docker.sock (Debian 12, as root, no systemd):
+# install `docker.io` when dockerd is missing, start dockerd in the background when no daemon
+# answers. Idempotent; quick when the daemon is up already.
+set -euo pipefail
+
+say() { echo "docker.sh: $*" >&2; }
+answers() { curl -sf --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1; }
+
+if answers; then exit 0; fi
+
+if ! command -v dockerd >/dev/null 2>&1; then
+    say "installing Docker Engine (docker.io)"
+    export DEBIAN_FRONTEND=noninteractive
+    log=$(mktemp)
+    if ! { apt-get update -qq && apt-get install -y -qq docker.io curl; } >"$log" 2>&1; then
+        cat "$log" >&2
+        exit 1
+    fi
+    rm -f "$log"
+fi
+
+if ! answers; then
+    say "starting dockerd (log: /var/log/dockerd.log)"
+    # A daemon killed uncleanly leaves its pid file behind and refuses to start.
+    rm -f /var/run/docker.pid
+    nohup dockerd >>/var/log/dockerd.log 2>&1 &
+    for _ in $(seq 1 100); do
+        if answers; then break; fi
+        sleep 0.2
+    done
+fi
+if ! answers; then
+    say "dockerd did not answer within 20 s; see /var/log/dockerd.log"
+    exit 1
+fi
