@@ -5,6 +5,10 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 status=0
 
+echo "=== Services the tests use: Docker Engine, nginx"
+scripts/docker.sh || status=1
+if [ -x scripts/nginx.sh ]; then scripts/nginx.sh || status=1; fi
+
 echo "=== Test suite on SQLite"
 $PY -m pytest tests -q -p no:cacheprovider || status=1
 

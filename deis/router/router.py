@@ -1,0 +1,445 @@
+"""The router: one nginx master of the platform's own, configured from the routes of the apps.
+
+Layout under `<data_dir>/router/` (nginx's prefix):
+
+    nginx.conf          symlink to the live generation's nginx.conf (what `-c` names)
+    generations/N/      one full configuration: nginx.conf, apps/<app>.conf, certs/<app>/<i>.{crt,key}
+    state.json          the live generation number and each app's last good route (mode 0600)
+    nginx.pid, logs/, tmp/, lock
+
+`apply()` renders a new generation, checks it with `nginx -t`, leaves out (or keeps at their last
+good route) the apps that make it fail, points the symlink at it in one rename and reloads nginx
+gracefully (SIGHUP: new workers take new connections, old ones finish what they have). It then
+waits until a fresh connection is answered by the new generation, so that callers can rely on the
+routes as soon as it returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .model import InvalidRoute, Route, validate
+from .templates import app_template, main_template
+
+STATUS_HOST = "router.deis.invalid"
+KEEP_GENERATIONS = 3
+_SAFE_PATH = re.compile(r"^[^\"'\\$;{}\s#]+$")
+
+
+class RouterError(RuntimeError):
+    """The router cannot do what it was asked (nginx missing, port taken, base config refused...)."""
+
+
+@dataclass
+class ApplyResult:
+    generation: int = 0
+    applied: list[str] = field(default_factory=list)  # apps live with the route given now
+    rejected: dict[str, str] = field(default_factory=dict)  # app -> why (nginx's message, or ours)
+    kept: list[str] = field(default_factory=list)  # rejected apps still served by their last good route
+    dropped: list[str] = field(default_factory=list)  # rejected apps with no last good route: not served
+    warnings: list[str] = field(default_factory=list)
+    reloaded: bool = False  # a running nginx took the new generation (False when nginx is not running)
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+
+def find_nginx(install: bool = False) -> str:
+    """Path of the nginx binary; with install=True, scripts/nginx.sh installs it when missing."""
+    for candidate in (shutil.which("nginx"), "/usr/sbin/nginx"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    script = Path(__file__).resolve().parents[2] / "scripts" / "nginx.sh"
+    if install and script.exists():
+        proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
+        if proc.returncode == 0 and proc.stdout.strip():
+            return proc.stdout.strip()
+        raise RouterError(f"installing nginx failed: {proc.stderr.strip()[-2000:]}")
+    raise RouterError("nginx is not installed (run scripts/nginx.sh as root, or apt-get install -y nginx)")
+
+
+def _first_error(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "[emerg]" in ln or "[crit]" in ln or "[alert]" in ln]
+    chosen = errors or [ln for ln in lines if "test failed" not in ln] or lines
+    return "; ".join(chosen[:3])[:2000]
+
+
+class Router:
+    def __init__(self, data_dir: Path | str, http_port: int = 80, https_port: int | None = 443, *,
+                 listen_address: str = "", connect_timeout: int = 30, read_timeout: int = 1300,
+                 send_timeout: int | None = None, max_body_size: str = "1m", buffering: bool = False,
+                 worker_processes: str | int = "auto", worker_connections: int = 4096,
+                 worker_shutdown_timeout: int | None = None, access_log: bool = True,
+                 error_log_level: str = "warn", nginx: str | None = None, install: bool = True,
+                 reload_timeout: float = 10.0):
+        self.root = Path(data_dir).resolve() / "router"
+        if not _SAFE_PATH.match(str(self.root)):
+            raise RouterError(f"the router's directory {self.root} has characters nginx paths cannot hold")
+        if not re.match(r"^\d+[kKmMgG]?$", str(max_body_size)):
+            raise RouterError(f"invalid max_body_size {max_body_size!r} (like 1m, 512k, 0 for no limit)")
+        if listen_address and not re.match(r"^[0-9.]+$|^\[[0-9a-fA-F:]+\]$", listen_address):
+            raise RouterError(f"invalid listen_address {listen_address!r} (an IPv4 address or [IPv6])")
+        self.http_port = int(http_port)
+        self.https_port = int(https_port) if https_port else None
+        self.listen_address = listen_address
+        self.settings = {
+            "connect_timeout": int(connect_timeout), "read_timeout": int(read_timeout),
+            "send_timeout": int(send_timeout if send_timeout is not None else read_timeout),
+            "max_body_size": str(max_body_size), "buffering": bool(buffering),
+            "worker_processes": str(worker_processes), "worker_connections": int(worker_connections),
+            "worker_shutdown_timeout": int(worker_shutdown_timeout) if worker_shutdown_timeout else None,
+            "access_log": bool(access_log), "error_log_level": str(error_log_level)}
+        self._nginx = nginx
+        self._install = install
+        self.reload_timeout = reload_timeout
+
+    # ----------------------------------------------------------------- paths and small helpers
+    @property
+    def conf(self) -> Path:
+        return self.root / "nginx.conf"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "nginx.pid"
+
+    @property
+    def error_log(self) -> Path:
+        return self.root / "logs" / "error.log"
+
+    @property
+    def nginx(self) -> str:
+        if not self._nginx:
+            self._nginx = find_nginx(install=self._install)
+        return self._nginx
+
+    def _listen(self, port: int) -> str:
+        return f"{self.listen_address}:{port}" if self.listen_address else str(port)
+
+    def _probe_address(self) -> str:
+        if self.listen_address and self.listen_address not in ("0.0.0.0",):
+            return self.listen_address.strip("[]")
+        return "127.0.0.1"
+
+    @contextlib.contextmanager
+    def _locked(self):
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _dirs(self) -> None:
+        for d in ("generations", "logs", "tmp"):
+            (self.root / d).mkdir(parents=True, exist_ok=True)
+
+    def _load_state(self) -> dict:
+        try:
+            data = json.loads((self.root / "state.json").read_text())
+        except (OSError, ValueError):
+            return {"generation": 0, "routes": {}}
+        return {"generation": int(data.get("generation", 0)),
+                "routes": {app: Route.from_dict(r) for app, r in data.get("routes", {}).items()}}
+
+    def _save_state(self, generation: int, routes: dict[str, Route]) -> None:
+        path = self.root / "state.json"
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"generation": generation,
+                       "routes": {app: r.to_dict() for app, r in sorted(routes.items())}}, fh, indent=1)
+        os.replace(tmp, path)
+
+    # ----------------------------------------------------------------- process
+    def master_pid(self) -> int | None:
+        """The pid of this router's nginx master, when one is alive."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            status = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        if status.split(") ", 1)[-1][:1] in ("Z", "X"):
+            return None
+        if "nginx" in cmdline and str(self.conf) in cmdline:
+            return pid
+        return None
+
+    def running(self) -> bool:
+        return self.master_pid() is not None
+
+    def start(self) -> ApplyResult | None:
+        """Start this router's nginx with the last good routes; nothing when it runs already."""
+        with self._locked():
+            if self.running():
+                return None
+            self._dirs()
+            state = self._load_state()
+            result = self._build(list(state["routes"].values()), state)
+            proc = subprocess.run([self.nginx, "-p", f"{self.root}/", "-c", str(self.conf)],
+                                  capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise RouterError(f"nginx did not start: {_first_error(proc.stderr)}")
+            deadline = time.monotonic() + 5
+            while not self.running():
+                if time.monotonic() > deadline:
+                    raise RouterError(f"nginx did not start: {self._error_log_tail()}")
+                time.sleep(0.02)
+            result.reloaded = self._wait_for_generation(result.generation)
+            return result
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop nginx: gracefully (SIGQUIT) for up to `timeout` seconds, then at once."""
+        with self._locked():
+            pid = self.master_pid()
+            if pid is None:
+                return
+            for sig, wait in ((signal.SIGQUIT, timeout), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+                deadline = time.monotonic() + wait
+                while time.monotonic() < deadline:
+                    if self.master_pid() is None:
+                        with contextlib.suppress(OSError):
+                            self.pid_file.unlink()
+                        return
+                    time.sleep(0.02)
+            raise RouterError(f"nginx master {pid} did not stop")
+
+    # ----------------------------------------------------------------- configuration
+    def apply(self, routes: list[Route]) -> ApplyResult:
+        """Make `routes` the router's configuration, app by app as far as nginx accepts them."""
+        with self._locked():
+            self._dirs()
+            state = self._load_state()
+            result = self._build(routes, state)
+            pid = self.master_pid()
+            if pid is not None:
+                os.kill(pid, signal.SIGHUP)
+                result.reloaded = self._wait_for_generation(result.generation)
+                if not result.reloaded:
+                    result.warnings.append(f"nginx did not take generation {result.generation}: "
+                                           f"{self._error_log_tail()}")
+            return result
+
+    def _build(self, routes: list[Route], state: dict) -> ApplyResult:
+        """Render, test and swap in a new generation; returns what happened to each app."""
+        last_good: dict[str, Route] = state["routes"]
+        generation = state["generation"] + 1
+        result = ApplyResult(generation=generation)
+        current: dict[str, Route] = {}
+        fell_back: set[str] = set()
+
+        def reject(app: str, why: str) -> None:
+            result.rejected[app] = why
+            previous = last_good.get(app)
+            if app not in fell_back and previous is not None and previous != current.get(app):
+                current[app] = previous
+                fell_back.add(app)
+            else:
+                current.pop(app, None)
+
+        for route in routes:
+            try:
+                checked = validate(route)
+            except InvalidRoute as exc:
+                app = getattr(route, "app", "?")
+                if isinstance(app, str) and app in current:
+                    result.warnings.append(f"{app}: a second route for the app was ignored")
+                    continue
+                result.rejected[str(app)] = str(exc)
+                if isinstance(app, str) and app in last_good:
+                    current[app] = last_good[app]
+                    fell_back.add(app)
+                continue
+            if checked.app in current:
+                result.warnings.append(f"{checked.app}: a second route for the app was ignored")
+                continue
+            current[checked.app] = checked
+
+        for _ in range(2 * len(current) + 2):
+            gen_dir = self.root / "generations" / str(generation)
+            shutil.rmtree(gen_dir, ignore_errors=True)
+            warnings = self._render(gen_dir, generation, current)
+            ok, err = self._test(gen_dir)
+            if ok:
+                break
+            culprits = self._culprits_from_message(err, gen_dir, current)
+            if not culprits:
+                found = self._bisect(sorted(current), current, generation)
+                culprits = [found] if found else []
+            shutil.rmtree(gen_dir, ignore_errors=True)
+            if not culprits:
+                raise RouterError(f"nginx refuses the router's configuration even without apps: {err}")
+            for app, why in culprits:
+                reject(app, why)
+        else:
+            raise RouterError("could not find a configuration nginx accepts")
+
+        result.warnings += warnings
+        for app in sorted(result.rejected):
+            (result.kept if app in current else result.dropped).append(app)
+        result.applied = sorted(a for a in current if a not in result.rejected)
+
+        link = self.root / "nginx.conf.new"
+        with contextlib.suppress(FileNotFoundError):
+            link.unlink()
+        link.symlink_to(gen_dir / "nginx.conf")
+        os.replace(link, self.conf)  # the swap: one rename
+        self._save_state(generation, current)
+        self._prune(generation)
+        return result
+
+    def _render(self, gen_dir: Path, generation: int, routes: dict[str, Route]) -> list[str]:
+        """Write a whole configuration for `routes` into gen_dir; returns warnings."""
+        warnings = []
+        (gen_dir / "apps").mkdir(parents=True)
+        certs_dir = gen_dir / "certs"
+        certs_dir.mkdir(mode=0o700)
+        http_listen = self._listen(self.http_port)
+        https_listen = self._listen(self.https_port) if self.https_port else None
+        claimed: dict[str, str] = {}
+        apps = []
+        for app in sorted(routes):
+            route = routes[app]
+            hosts = []
+            for host in route.hosts:
+                if host in claimed or host == STATUS_HOST:
+                    warnings.append(f"{app}: host {host} is already served by {claimed.get(host, 'the router')}")
+                    continue
+                claimed[host] = app
+                hosts.append(host)
+            if not hosts:
+                warnings.append(f"{app}: no host name left to serve")
+                continue
+            tls, covered = [], set()
+            if https_listen:
+                for i, cert in enumerate(route.certificates):
+                    names = [h for h in hosts if h not in covered and cert.covers(h)]
+                    if not names:
+                        continue
+                    covered.update(names)
+                    app_certs = certs_dir / app
+                    app_certs.mkdir(mode=0o700, exist_ok=True)
+                    cert_path, key_path = app_certs / f"{i}.crt", app_certs / f"{i}.key"
+                    cert_path.write_text(cert.cert)
+                    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                    with os.fdopen(fd, "w") as fh:
+                        fh.write(cert.key)
+                    tls.append({"hosts": names, "cert_path": cert_path, "key_path": key_path})
+            shown = Route(app=app, hosts=hosts, upstreams=route.upstreams, certificates=route.certificates)
+            (gen_dir / "apps" / f"{app}.conf").write_text(app_template.render(
+                r=shown, tls=tls, http_listen=http_listen, https_listen=https_listen))
+            apps.append(app)
+        (gen_dir / "nginx.conf").write_text(main_template.render(
+            generation=generation, prefix=self.root, dir=gen_dir, apps=apps, s=self.settings,
+            http_listen=http_listen, https_listen=https_listen, status_host=STATUS_HOST,
+            probe_address=self._probe_address()))
+        return warnings
+
+    def _test(self, gen_dir: Path) -> tuple[bool, str]:
+        proc = subprocess.run([self.nginx, "-t", "-q", "-p", f"{self.root}/", "-c", str(gen_dir / "nginx.conf")],
+                              capture_output=True, text=True, check=False)
+        return proc.returncode == 0, _first_error(proc.stderr)
+
+    def _culprits_from_message(self, err: str, gen_dir: Path, routes: dict[str, Route]) -> list[tuple[str, str]]:
+        """The app whose file nginx names in its error, when it names one."""
+        base = re.escape(str(gen_dir))
+        m = re.search(rf"{base}/(?:apps/([a-z0-9-]+)\.conf|certs/([a-z0-9-]+)/)", err)
+        if m:
+            app = m.group(1) or m.group(2)
+            if app in routes:
+                return [(app, err.replace(str(gen_dir), "<config>"))]
+        return []
+
+    def _bisect(self, apps: list[str], routes: dict[str, Route], generation: int) -> tuple[str, str] | None:
+        """One app that makes nginx -t fail, found by testing parts of the configuration."""
+        counter = iter(range(10**6))
+
+        def test(subset: list[str]) -> tuple[bool, str]:
+            probe = self.root / "generations" / f"{generation}.probe{next(counter)}"
+            shutil.rmtree(probe, ignore_errors=True)
+            try:
+                self._render(probe, generation, {a: routes[a] for a in subset})
+                ok, err = self._test(probe)
+                return ok, err.replace(str(probe), "<config>")
+            finally:
+                shutil.rmtree(probe, ignore_errors=True)
+
+        def search(subset: list[str]) -> tuple[str, str] | None:
+            ok, err = test(subset)
+            if ok:
+                return None
+            if len(subset) == 1:
+                return subset[0], err
+            half = len(subset) // 2
+            found = search(subset[:half]) or search(subset[half:])
+            if found:
+                return found
+            for i in range(1, len(subset) + 1):  # only together do they fail: the first that tips it
+                ok, err = test(subset[:i])
+                if not ok:
+                    return subset[i - 1], err
+            return None
+
+        if test([])[0] is False:
+            return None
+        return search(apps)
+
+    def _prune(self, live: int) -> None:
+        gens = self.root / "generations"
+        for entry in gens.iterdir():
+            name = entry.name
+            if ".probe" in name or (name.isdigit() and int(name) <= live - KEEP_GENERATIONS) \
+                    or (name.isdigit() and int(name) > live):
+                shutil.rmtree(entry, ignore_errors=True)
+
+    # ----------------------------------------------------------------- reload confirmation
+    def live_generation(self, timeout: float = 1.0) -> int | None:
+        """The generation that answers a fresh connection, or None."""
+        conn = http.client.HTTPConnection(self._probe_address(), self.http_port, timeout=timeout)
+        try:
+            conn.request("GET", "/generation", headers={"Host": STATUS_HOST})
+            resp = conn.getresponse()
+            body = resp.read().decode().strip()
+            return int(body) if resp.status == 200 and body.isdigit() else None
+        except (OSError, http.client.HTTPException):
+            return None
+        finally:
+            conn.close()
+
+    def _wait_for_generation(self, generation: int) -> bool:
+        deadline = time.monotonic() + self.reload_timeout
+        streak = 0
+        while time.monotonic() < deadline:
+            if self.live_generation() == generation:
+                streak += 1
+                if streak >= 3:
+                    return True
+            else:
+                streak = 0
+            time.sleep(0.02)
+        return False
+
+    def _error_log_tail(self, lines: int = 5) -> str:
+        try:
+            return " | ".join(self.error_log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no error log)"

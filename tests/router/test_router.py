@@ -1,0 +1,383 @@
+"""The router through a real nginx, in front of real upstream servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import socket
+import ssl
+import threading
+import time
+
+import pytest
+
+from deis.router import Certificate, Route, Router, RouterError
+from tests.pki import other_key_pem, self_signed
+from tests.router.conftest import get, get_json, https_get
+
+
+def route(app, upstreams=(), hosts=None, certs=()):
+    return Route(app, hosts or [f"{app}.localhost"], [u.address for u in upstreams], list(certs))
+
+
+# ------------------------------------------------------------------ lifecycle
+
+def test_start_is_idempotent_and_stop_stops(make_router):
+    router = make_router(start=False)
+    assert not router.running()
+    router.start()
+    pid = router.master_pid()
+    assert pid and router.running()
+    assert router.start() is None  # already running: nothing done
+    assert router.master_pid() == pid
+    assert Router(router.root.parent, http_port=router.http_port, https_port=router.https_port,
+                  listen_address="127.0.0.1").running()  # another handle on the same data dir sees it
+    router.stop()
+    assert not router.running()
+    router.stop()  # stopping a stopped router is fine
+
+
+def test_restart_serves_the_last_good_routes(make_router, make_upstream):
+    router = make_router()
+    up = make_upstream("a")
+    router.apply([route("web", [up])])
+    router.stop()
+    router.start()
+    assert get_json(router, "web.localhost")["upstream"] == "a"
+
+
+def test_apply_before_start_is_served_once_started(make_router, make_upstream):
+    router = make_router(start=False)
+    result = router.apply([route("web", [make_upstream("a")])])
+    assert result.ok and not result.reloaded and not router.running()
+    router.start()
+    assert get_json(router, "web.localhost")["upstream"] == "a"
+
+
+def test_a_taken_port_is_reported(make_router):
+    first = make_router()
+    second = make_router(start=False)
+    second.http_port = first.http_port
+    with pytest.raises(RouterError, match="did not start"):
+        second.start()
+    assert not second.running() and first.running()
+
+
+# ------------------------------------------------------------------ routing
+
+def test_routes_by_host_and_custom_domain(router, make_upstream):
+    a, b = make_upstream("a"), make_upstream("b")
+    result = router.apply([route("alpha", [a], hosts=["alpha.localhost", "www.alpha.example"]), route("beta", [b])])
+    assert result.ok and result.applied == ["alpha", "beta"] and result.reloaded
+    assert get_json(router, "alpha.localhost")["upstream"] == "a"
+    assert get_json(router, "beta.localhost")["upstream"] == "b"
+    assert get_json(router, "www.alpha.example")["upstream"] == "a"
+    assert get_json(router, "BETA.localhost:80")["upstream"] == "b"  # case and port do not matter
+    info = get_json(router, "alpha.localhost", "/some/path?q=1")
+    assert info["path"] == "/some/path?q=1" and info["headers"]["host"] == "alpha.localhost"
+
+
+def test_unknown_host_gets_a_plain_404(router, make_upstream):
+    router.apply([route("alpha", [make_upstream("a")])])
+    status, headers, body = get(router, "nobody.localhost")
+    assert status == 404
+    assert headers["content-type"].startswith("text/plain")
+    assert b"no app" in body and len(body) < 200
+    status, _, _ = get(router, "127.0.0.1")
+    assert status == 404
+
+
+def test_app_without_web_process_gets_503(router):
+    router.apply([route("idle")])
+    status, headers, body = get(router, "idle.localhost", "/anything")
+    assert status == 503
+    assert headers["content-type"].startswith("text/plain")
+    assert b"no web process is running for idle" in body
+
+
+def test_removed_app_is_no_longer_served(router, make_upstream):
+    up = make_upstream("a")
+    router.apply([route("alpha", [up]), route("beta", [up])])
+    assert get(router, "beta.localhost")[0] == 200
+    router.apply([route("alpha", [up])])
+    assert get(router, "beta.localhost")[0] == 404
+    assert get(router, "alpha.localhost")[0] == 200
+
+
+def test_load_is_spread_over_upstreams(router, make_upstream):
+    a, b = make_upstream("a"), make_upstream("b")
+    router.apply([route("web", [a, b])])
+    seen = [get_json(router, "web.localhost")["upstream"] for _ in range(20)]
+    assert seen.count("a") >= 5 and seen.count("b") >= 5, seen
+
+
+def test_a_dead_upstream_is_skipped(router, make_upstream):
+    a = make_upstream("a")
+    dead = ("127.0.0.1", a.address[1])
+    a_port = a.address
+    b = make_upstream("b")
+    a.close()
+    router.apply([Route("web", ["web.localhost"], [a_port, b.address])])
+    assert dead == a_port
+    for _ in range(6):
+        assert get_json(router, "web.localhost")["upstream"] == "b"
+
+
+# ------------------------------------------------------------------ headers
+
+def test_forwarded_headers_reach_the_upstream(router, make_upstream):
+    router.apply([route("web", [make_upstream("a")])])
+    h = get_json(router, "web.localhost")["headers"]
+    assert h["x-forwarded-for"] == "127.0.0.1"
+    assert h["x-forwarded-proto"] == "http"
+    assert h["x-forwarded-port"] == str(router.http_port)
+    h = get_json(router, "web.localhost", headers={"X-Forwarded-For": "203.0.113.9"})["headers"]
+    assert h["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+
+
+@pytest.mark.parametrize("given", ["abc-123_X.y", "a" * 128])
+def test_valid_request_id_is_kept_and_echoed(router, make_upstream, given):
+    router.apply([route("web", [make_upstream("a")])])
+    status, headers, body = get(router, "web.localhost", headers={"X-Request-ID": given})
+    assert status == 200
+    assert json.loads(body)["headers"]["x-request-id"] == given
+    assert headers["x-request-id"] == given  # the upstream's own X-Request-ID does not leak
+
+
+@pytest.mark.parametrize("given", ["has spaces in it", "a" * 300, "semi;colon", None])
+def test_invalid_or_missing_request_id_is_replaced(router, make_upstream, given):
+    router.apply([route("web", [make_upstream("a")])])
+    status, headers, body = get(router, "web.localhost", headers={"X-Request-ID": given} if given else {})
+    assert status == 200
+    made = headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", made)
+    assert json.loads(body)["headers"]["x-request-id"] == made
+
+
+def test_request_id_on_404_and_503_too(router):
+    router.apply([route("idle")])
+    for host in ("idle.localhost", "nobody.localhost"):
+        _, headers, _ = get(router, host, headers={"X-Request-ID": "trace-1"})
+        assert headers["x-request-id"] == "trace-1"
+
+
+# ------------------------------------------------------------------ TLS
+
+def test_tls_by_sni_with_each_apps_certificate(router, make_upstream):
+    a_cert, a_key, _ = self_signed("secure.example.com")
+    w_cert, w_key, _ = self_signed("*.wild.example")
+    a, b = make_upstream("a"), make_upstream("b")
+    result = router.apply([
+        route("secure", [a], hosts=["secure.localhost", "secure.example.com"],
+              certs=[Certificate("secure.example.com", a_cert, a_key)]),
+        route("wild", [b], hosts=["wild.localhost", "api.wild.example"],
+              certs=[Certificate("*.wild.example", w_cert, w_key)]),
+    ])
+    assert result.ok, result
+    status, _, body, peer = https_get(router, "secure.example.com", a_cert)
+    assert status == 200
+    assert dict(x[0] for x in peer["subject"])["commonName"] == "secure.example.com"
+    info = json.loads(body)
+    assert info["upstream"] == "a" and info["headers"]["x-forwarded-proto"] == "https"
+
+    status, _, body, peer = https_get(router, "api.wild.example", w_cert)
+    assert status == 200 and json.loads(body)["upstream"] == "b"
+    assert dict(x[0] for x in peer["subject"])["commonName"] == "*.wild.example"
+
+    # A host of the app that no certificate covers, and an unknown host: the handshake is refused.
+    for sni in ("secure.localhost", "nobody.example.com"):
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            https_get(router, sni, a_cert)
+    # Plain HTTP still works for the covered host.
+    assert get_json(router, "secure.example.com")["headers"]["x-forwarded-proto"] == "http"
+
+
+def test_https_can_be_turned_off(make_router, make_upstream):
+    r = make_router(https_port=None)
+    cert, key, _ = self_signed("x.example.com")
+    result = r.apply([route("x", [make_upstream("a")], hosts=["x.example.com"],
+                            certs=[Certificate("x.example.com", cert, key)])])
+    assert result.ok
+    assert get_json(r, "x.example.com")["upstream"] == "a"
+    text = r.conf.read_text() + "".join(f.read_text() for f in r.conf.resolve().parent.glob("apps/*.conf"))
+    assert not re.search(r"listen \S+ ssl", text) and "ssl_certificate " not in text
+
+
+# ------------------------------------------------------------------ protocols and bodies
+
+def test_websocket_upgrade_passes_through(router, upgrade_upstream):
+    router.apply([Route("ws", ["ws.localhost"], [upgrade_upstream.address])])
+    with socket.create_connection(("127.0.0.1", router.http_port), timeout=10) as s:
+        s.sendall(b"GET /socket HTTP/1.1\r\nHost: ws.localhost\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  b"Sec-WebSocket-Version: 13\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(4096)
+        head, rest = head.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        assert b"upgrade: websocket" in head.lower()
+        for message in (b"hello", b"\x81\x05world", b"x" * 10000):
+            s.sendall(message)
+            got = rest
+            rest = b""
+            while len(got) < len(message):
+                got += s.recv(65536)
+            assert got == message
+    sent = upgrade_upstream.requests[0].lower()
+    assert "upgrade: websocket" in sent and "connection: upgrade" in sent
+
+
+def test_chunked_request_body_reaches_the_upstream_intact(router, make_upstream):
+    router.apply([route("up", [make_upstream("a")])])
+    chunks = [bytes([i % 256]) * (1000 + i * 37) for i in range(200)]
+    data = b"".join(chunks)
+    status, _, body = get(router, "up.localhost", "/upload", method="POST", body=iter(chunks),
+                          encode_chunked=True, headers={"Transfer-Encoding": "chunked"})
+    assert status == 200, body
+    info = json.loads(body)
+    assert info["body_len"] == len(data)
+    assert info["body_sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_body_size_limit_is_a_setting(make_router, make_upstream):
+    router = make_router(max_body_size="10k")
+    router.apply([route("up", [make_upstream("a")])])
+    assert get(router, "up.localhost", method="POST", body=b"x" * 5000)[0] == 200
+    assert get(router, "up.localhost", method="POST", body=b"x" * 20000)[0] == 413
+
+
+def test_response_closed_by_eof_arrives_whole(router, make_upstream):
+    router.apply([route("web", [make_upstream("a")])])
+    info = get_json(router, "web.localhost", "/eof")
+    assert info["path"] == "/eof"
+
+
+def test_slow_response_is_not_cut(router, make_upstream):
+    router.apply([route("slow", [make_upstream("a")])])
+    started = time.monotonic()
+    info = get_json(router, "slow.localhost", "/sleep/2")
+    assert info["path"] == "/sleep/2" and time.monotonic() - started >= 2
+
+
+def test_read_timeout_is_a_setting(make_router, make_upstream):
+    router = make_router(read_timeout=1)
+    router.apply([route("slow", [make_upstream("a")])])
+    assert "proxy_read_timeout 1s;" in router.conf.read_text()
+    assert get(router, "slow.localhost", "/sleep/2")[0] == 504
+
+
+# ------------------------------------------------------------------ bad input
+
+def test_broken_certificate_rejects_only_that_app(router, make_upstream):
+    cert, _, _ = self_signed("bad.example.com")
+    a = make_upstream("a")
+    result = router.apply([
+        route("good", [a]),
+        # passes the router's own checks (both PEMs parse) but the key is not the certificate's:
+        route("bad", [a], hosts=["bad.localhost", "bad.example.com"],
+              certs=[Certificate("bad.example.com", cert, other_key_pem())]),
+        route("garbage", [a], certs=[Certificate("garbage.localhost", "not a pem", "nor this")]),
+        Route("semicolon", ["x.com; include /etc/passwd"], [a.address]),
+    ])
+    assert not result.ok
+    assert set(result.rejected) == {"bad", "garbage", "semicolon"}
+    assert "mismatch" in result.rejected["bad"] or "SSL_CTX_use_PrivateKey" in result.rejected["bad"]
+    assert "certificate" in result.rejected["garbage"]
+    assert result.dropped == ["bad", "garbage", "semicolon"] and result.kept == []
+    assert result.applied == ["good"] and result.reloaded
+    assert get_json(router, "good.localhost")["upstream"] == "a"
+    assert get(router, "bad.localhost")[0] == 404
+
+
+def test_rejected_app_keeps_its_last_good_config(router, make_upstream):
+    cert, key, _ = self_signed("shop.example.com")
+    a, b = make_upstream("a"), make_upstream("b")
+    good = route("shop", [a], hosts=["shop.localhost", "shop.example.com"],
+                 certs=[Certificate("shop.example.com", cert, key)])
+    assert router.apply([good, route("other", [a])]).ok
+    new_cert, _, _ = self_signed("shop.example.com")
+    broken = route("shop", [b], hosts=["shop.localhost", "shop.example.com"],
+                   certs=[Certificate("shop.example.com", new_cert, other_key_pem())])
+    result = router.apply([broken, route("other", [b])])
+    assert list(result.rejected) == ["shop"] and result.kept == ["shop"] and result.applied == ["other"]
+    # shop still goes to its old upstream with its old certificate; other moved on
+    assert get_json(router, "shop.localhost")["upstream"] == "a"
+    status, _, body, _ = https_get(router, "shop.example.com", cert)
+    assert status == 200 and json.loads(body)["upstream"] == "a"
+    assert get_json(router, "other.localhost")["upstream"] == "b"
+    # Invalid input (refused before nginx) also keeps the last good config.
+    result = router.apply([Route("shop", ["bad host!"], [b.address]), route("other", [b])])
+    assert result.kept == ["shop"]
+    assert get_json(router, "shop.localhost")["upstream"] == "a"
+    # Fixed: the new route goes live.
+    fixed = route("shop", [b], hosts=["shop.localhost"])
+    assert router.apply([fixed, route("other", [b])]).ok
+    assert get_json(router, "shop.localhost")["upstream"] == "b"
+
+
+def test_bisection_finds_the_culprit_when_nginx_names_no_app_file(router, make_upstream, monkeypatch):
+    cert, _, _ = self_signed("bad.example.com")
+    a = make_upstream("a")
+    monkeypatch.setattr(Router, "_culprits_from_message", lambda self, err, gen_dir, routes: [])
+    routes = [route(f"app{i}", [a]) for i in range(7)]
+    routes.insert(4, route("bad", [a], hosts=["bad.example.com"],
+                           certs=[Certificate("bad.example.com", cert, other_key_pem())]))
+    result = router.apply(routes)
+    assert list(result.rejected) == ["bad"]
+    assert result.applied == sorted(f"app{i}" for i in range(7))
+    for i in range(7):
+        assert get(router, f"app{i}.localhost")[0] == 200
+    assert not list((router.root / "generations").glob("*.probe*"))
+
+
+def test_host_claimed_twice_goes_to_one_app(router, make_upstream):
+    a, b = make_upstream("a"), make_upstream("b")
+    result = router.apply([route("one", [a], hosts=["one.localhost", "shared.example"]),
+                           route("two", [b], hosts=["two.localhost", "shared.example"])])
+    assert result.ok and any("shared.example" in w for w in result.warnings)
+    assert get_json(router, "shared.example")["upstream"] == "a"
+    assert get_json(router, "two.localhost")["upstream"] == "b"
+
+
+# ------------------------------------------------------------------ zero downtime
+
+def test_reloads_under_load_lose_no_request(router, make_upstream):
+    a, b = make_upstream("a"), make_upstream("b")
+    router.apply([route("web", [a])])
+    statuses: list[int] = []
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def hammer():
+        deadline = time.monotonic() + 20
+        while not stop.is_set() and time.monotonic() < deadline and len(statuses) < 5000:
+            try:
+                statuses.append(get(router, "web.localhost", timeout=5)[0])
+            except Exception as exc:  # noqa: BLE001
+                errors.append(repr(exc))
+
+    # One request in flight across all the reloads.
+    slow: list[int] = []
+    slow_thread = threading.Thread(target=lambda: slow.append(get(router, "web.localhost", "/sleep/2")[0]))
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    slow_thread.start()
+    try:
+        for i in range(12):
+            ups = [a, b] if i % 2 else [b]
+            result = router.apply([route("web", ups), route(f"extra{i}", [a])])
+            assert result.ok and result.reloaded
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        slow_thread.join()
+    assert not errors, errors[:5]
+    assert len(statuses) > 50, len(statuses)
+    print("requests during reloads:", len(statuses))
+    assert set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
+    assert slow == [200]
