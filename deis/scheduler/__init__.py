@@ -139,7 +139,13 @@ class UnavailableScheduler(Scheduler):
         return None
 
 
-_BACKENDS = {"none": UnavailableScheduler}
+def _docker() -> Scheduler:
+    from deis.scheduler.docker import DockerScheduler  # imported only when chosen
+
+    return DockerScheduler()
+
+
+_BACKENDS = {"none": UnavailableScheduler, "docker": _docker}
 
 
 def get_scheduler(name: str | None = None) -> Scheduler:

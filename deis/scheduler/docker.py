@@ -1,0 +1,685 @@
+"""The Docker backend: one container per process on the local Docker Engine.
+
+Containers
+- Named `<app>.v<N>.<type>.<num>` (one-offs `<app>.v<N>.run.<random>`), labelled
+  `<ns>.managed=1`, `<ns>.app`, `<ns>.release` (`v7`), `<ns>.type`, `<ns>.num`, `<ns>.port` and, for
+  one-offs, `<ns>.oneoff=1`. `<ns>` is the constructor's `namespace` ("deis" by default): the backend
+  only ever sees and touches containers of its namespace, which is how tests isolate themselves.
+- Environment: the config values, then PORT, DEIS_APP, DEIS_RELEASE, WORKFLOW_RELEASE and, with a
+  commit, SOURCE_VERSION and GIT_SHA. PORT is 5000 for buildpack slugs; for image apps the PORT config
+  var, else the lowest TCP port the image EXPOSEs, else 5000.
+- Commands: a buildpack slug gets the Procfile command as its only argument and keeps the run image's
+  entrypoint (`deis-launch` sources .profile.d and runs it under `bash -c`). An image app gets the
+  entrypoint `["bash", "-c"]` and the command (the image must have bash, as on Heroku). Without a
+  Procfile the image's own ENTRYPOINT/CMD runs as type `cmd`.
+- Limits: spec.memory[type] ("512M", "1G", "512MB") becomes the container's memory limit,
+  spec.cpu[type] its CPU shares. Tags are accepted and ignored: a single Docker Engine has no
+  placement; they will constrain placement on Swarm.
+- `--init` (tini) is PID 1 so SIGTERM reaches the process and zombies are reaped.
+- Restart policy: `no` while a new process is health-checked (so an exit is final and its code
+  known), `unless-stopped` once it passed; Docker restarts crashes with its own backoff (100 ms,
+  doubling, up to a minute, reset after 10 s of uptime).
+
+States: `starting` (not yet health-checked / web not yet accepting TCP / non-web up less than
+`settle` s), `up`, `crashed` (restarting, restarted less than `settle` s ago, or exited with a code
+other than 0 or 143), `down` (stopped, created, paused).
+
+Health: web processes must accept TCP on PORT at the container's address (the host routes to
+Docker's bridge, no published ports); with HEALTHCHECK_URL set, a GET of it must answer 2xx/3xx
+(HEALTHCHECK_TIMEOUT s per try, HEALTHCHECK_INITIAL_DELAY s before the first). Other types must stay
+up `settle` s. Everything must pass within `deploy_timeout` s (plus the initial delay).
+
+Locks: deploy/scale/restart/destroy/reconcile of one app hold a per-app lock: a threading lock (the
+same for every instance in the process) plus an flock on `<lock_dir>/<ns>.<app>.lock`, so they also
+queue across controller worker processes on one host.
+
+One-off timeouts: the container is killed and run() returns exit code 124 (as timeout(1) does) with a
+line saying so appended to the output.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import secrets
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import wraps
+
+from . import (
+    DeployError,
+    Endpoint,
+    ReleaseSpec,
+    Scheduler,
+    SchedulerError,
+    SwitchRoutes,
+)
+from .health import http_check, settings_from_env, tcp_open
+
+TIMEOUT_EXIT_CODE = 124
+DEFAULT_PORT = 5000
+ALIVE = ("running", "restarting")
+_MEMORY = re.compile(r"^\s*(\d+)\s*([bkmg])?b?\s*$", re.IGNORECASE)
+
+# Shared by every instance in the process (get_scheduler() makes a new one per request).
+_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+_PENDING: set[str] = set()    # container names started by a rollout, not yet switched to
+_RETIRING: set[str] = set()   # container names switched away from, being stopped
+_MARKS_GUARD = threading.Lock()
+
+
+def _env_number(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def memory_limit(value: str | None) -> str | None:
+    """Docker's form of a memory limit: "512M"/"512MB" -> "512m", "1G" -> "1g"; None when unset."""
+    if value in (None, ""):
+        return None
+    match = _MEMORY.match(str(value))
+    if not match:
+        raise SchedulerError(f"Memory limit '{value}' is not valid: use a number with a unit, like 512M or 1G.")
+    number, unit = match.groups()
+    return f"{number}{(unit or 'b').lower()}"
+
+
+def _timestamp(raw: str) -> tuple[str, str]:
+    """Docker's RFC 3339 nano timestamp -> (sort key, ISO 8601 with microseconds and +00:00)."""
+    stamp = raw.rstrip("Z")
+    whole, _, frac = stamp.partition(".")
+    frac = (frac + "000000000")[:9]
+    return f"{whole}.{frac}", f"{whole}.{frac[:6]}+00:00"
+
+
+def _endpoint_key(endpoint: Endpoint) -> tuple:
+    return (endpoint.type, endpoint.num, endpoint.address)
+
+
+def _started_at(attrs: dict) -> float | None:
+    raw = attrs.get("State", {}).get("StartedAt") or ""
+    if not raw or raw.startswith("0001-"):
+        return None
+    whole, _, frac = raw.rstrip("Z").partition(".")
+    try:
+        base = datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+    return base + float("0." + (frac or "0"))
+
+
+@dataclass
+class _Proc:
+    """One of our containers, read from its labels and inspect data."""
+
+    container: object
+    app: str
+    release: str
+    type: str
+    num: str
+    port: int
+    oneoff: bool
+
+    @property
+    def name(self) -> str:
+        return self.container.name
+
+    @property
+    def attrs(self) -> dict:
+        return self.container.attrs
+
+    @property
+    def status(self) -> str:
+        return self.attrs.get("State", {}).get("Status", "unknown")
+
+    @property
+    def version(self) -> int:
+        try:
+            return int(self.release.lstrip("v"))
+        except ValueError:
+            return -1
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.type, int(self.num) if self.num.isdigit() else 0)
+
+    @property
+    def tag(self) -> str:
+        return f"{self.type}.{self.num}"
+
+
+def _docker_errors(method):
+    """Engine failures become SchedulerError (the API answers 503 with the reason)."""
+
+    @wraps(method)
+    def wrapper(self, *args, **kwargs):
+        import docker.errors
+        import requests.exceptions
+
+        try:
+            return method(self, *args, **kwargs)
+        except SchedulerError:
+            raise
+        except docker.errors.APIError as exc:
+            raise SchedulerError(f"Docker Engine refused: {exc.explanation or exc}") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise SchedulerError(f"Docker Engine unavailable: {exc}") from exc
+
+    return wrapper
+
+
+class DockerScheduler(Scheduler):
+    name = "docker"
+
+    def __init__(self, client=None, namespace: str | None = None, grace: float | None = None,
+                 deploy_timeout: float | None = None, settle: float | None = None,
+                 network: str | None = None, lock_dir: str | None = None, run_timeout: float | None = None,
+                 health_timeout: float = 5.0, log_lines: int = 50, poll: float = 0.2, init: bool = True,
+                 restart_policy: str = "unless-stopped"):
+        """Defaults come from the environment (DEIS_DOCKER_NAMESPACE, DEIS_STOP_GRACE,
+        DEIS_DEPLOY_TIMEOUT, DEIS_SETTLE, DEIS_DOCKER_NETWORK, DEIS_RUN_TIMEOUT) so the platform can
+        configure the backend without code; tests pass small values."""
+        self._client = client
+        self.namespace = namespace or os.environ.get("DEIS_DOCKER_NAMESPACE", "deis")
+        self.grace = grace if grace is not None else _env_number("DEIS_STOP_GRACE", 30)
+        self.deploy_timeout = deploy_timeout if deploy_timeout is not None else _env_number("DEIS_DEPLOY_TIMEOUT", 120)
+        self.settle = settle if settle is not None else _env_number("DEIS_SETTLE", 3)
+        self.network = network or os.environ.get("DEIS_DOCKER_NETWORK", "bridge")
+        self.run_timeout = run_timeout if run_timeout is not None else _env_number("DEIS_RUN_TIMEOUT", 1800)
+        self.lock_dir = lock_dir or os.path.join(tempfile.gettempdir(), "deis-scheduler-locks")
+        self.health_timeout = health_timeout
+        self.log_lines = log_lines
+        self.poll = poll
+        self.init = init
+        self.restart_policy = restart_policy
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    @property
+    def client(self):
+        if self._client is None:
+            import docker
+
+            self._client = docker.from_env(timeout=max(120, int(self.grace) + 60), max_pool_size=32)
+        return self._client
+
+    @property
+    def _grace_seconds(self) -> int:
+        return max(0, round(self.grace))
+
+    def label(self, key: str) -> str:
+        return f"{self.namespace}.{key}"
+
+    @contextmanager
+    def _locked(self, app: str):
+        with _LOCKS_GUARD:
+            lock = _LOCKS.setdefault((self.namespace, app), threading.Lock())
+        with lock:
+            os.makedirs(self.lock_dir, exist_ok=True)
+            with open(os.path.join(self.lock_dir, f"{self.namespace}.{app}.lock"), "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                yield
+
+    def _list(self, app: str | None = None) -> list[_Proc]:
+        filters = [f"{self.label('managed')}=1"]
+        if app is not None:
+            filters.append(f"{self.label('app')}={app}")
+        procs = []
+        for container in self.client.containers.list(all=True, filters={"label": filters}, ignore_removed=True):
+            labels = container.labels or {}
+            try:
+                port = int(labels.get(self.label("port"), DEFAULT_PORT))
+            except ValueError:
+                port = DEFAULT_PORT
+            procs.append(_Proc(container, labels.get(self.label("app"), ""), labels.get(self.label("release"), ""),
+                               labels.get(self.label("type"), ""), labels.get(self.label("num"), ""), port,
+                               labels.get(self.label("oneoff")) == "1"))
+        return sorted(procs, key=lambda p: (p.key, p.version))
+
+    def _procs(self, app: str) -> list[_Proc]:
+        return [p for p in self._list(app) if not p.oneoff]
+
+    def _address(self, proc: _Proc) -> str:
+        settings = proc.attrs.get("NetworkSettings") or {}
+        network = (settings.get("Networks") or {}).get(self.network) or {}
+        return network.get("IPAddress") or settings.get("IPAddress") or ""
+
+    def _image_config(self, image: str) -> dict:
+        import docker.errors
+
+        if not image:
+            raise DeployError("The release has no image to run yet (push a build first).")
+        try:
+            return self.client.images.get(image).attrs.get("Config") or {}
+        except docker.errors.ImageNotFound:
+            pass
+        try:
+            self.client.images.pull(image)
+            return self.client.images.get(image).attrs.get("Config") or {}
+        except docker.errors.DockerException as exc:
+            raise DeployError(f"Image {image} is not available: {exc}") from exc
+
+    def port(self, spec: ReleaseSpec) -> int:
+        """PORT of `spec`'s processes (see the module doc)."""
+        if spec.buildpack:
+            return DEFAULT_PORT
+        configured = str(spec.env.get("PORT", "")).strip()
+        if configured.isdigit() and 0 < int(configured) < 65536:
+            return int(configured)
+        exposed = self._image_config(spec.image).get("ExposedPorts") or {}
+        ports = []
+        for key in exposed:
+            number, _, proto = key.partition("/")
+            if number.isdigit() and proto in ("", "tcp"):
+                ports.append(int(number))
+        ports.sort()
+        return ports[0] if ports else DEFAULT_PORT
+
+    def environment(self, spec: ReleaseSpec, port: int) -> dict[str, str]:
+        env = {str(k): str(v) for k, v in spec.env.items() if v is not None}
+        env.update(PORT=str(port), DEIS_APP=spec.app, DEIS_RELEASE=spec.release, WORKFLOW_RELEASE=spec.release)
+        if spec.sha:
+            env.update(SOURCE_VERSION=spec.sha, GIT_SHA=spec.sha)
+        return env
+
+    def _command(self, spec: ReleaseSpec, command: str | None) -> dict:
+        if command is None:
+            return {}
+        if spec.buildpack:
+            return {"command": [command]}
+        return {"entrypoint": ["bash", "-c"], "command": [command]}
+
+    def _create(self, spec: ReleaseSpec, ptype: str, num: str, port: int, command: str | None,
+                oneoff: bool = False, restart: str = "no"):
+        import docker.errors
+
+        name = f"{spec.app}.{spec.release}.{ptype}.{num}"
+        labels = {self.label("managed"): "1", self.label("app"): spec.app, self.label("release"): spec.release,
+                  self.label("type"): ptype, self.label("num"): str(num), self.label("port"): str(port)}
+        if oneoff:
+            labels[self.label("oneoff")] = "1"
+        kwargs = dict(name=name, environment=self.environment(spec, port), labels=labels, detach=True,
+                      init=self.init, network=self.network, restart_policy={"Name": restart},
+                      **self._command(spec, command))
+        limit = memory_limit(spec.memory.get(ptype))
+        if limit:
+            kwargs["mem_limit"] = limit
+        if spec.cpu.get(ptype):
+            kwargs["cpu_shares"] = int(spec.cpu[ptype])
+        try:
+            return self.client.containers.create(spec.image, **kwargs)
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:
+                raise
+        # A leftover of the same name (a rollout interrupted by a crash of the controller).
+        self._remove_now(name)
+        return self.client.containers.create(spec.image, **kwargs)
+
+    def _remove_now(self, name_or_container) -> None:
+        import docker.errors
+
+        try:
+            container = name_or_container
+            if isinstance(container, str):
+                container = self.client.containers.get(container)
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # removal already in progress
+                raise
+
+    def _stop_and_remove(self, procs: list[_Proc]) -> None:
+        """SIGTERM, SIGKILL after the grace period, then remove; all in parallel."""
+        import docker.errors
+
+        if not procs:
+            return
+        with _MARKS_GUARD:
+            _RETIRING.update(p.name for p in procs)
+
+        def retire(proc):
+            try:
+                proc.container.stop(timeout=self._grace_seconds)
+            except docker.errors.NotFound:
+                return
+            except docker.errors.APIError:
+                pass
+            self._remove_now(proc.container)
+
+        try:
+            with ThreadPoolExecutor(max_workers=min(16, len(procs))) as pool:
+                list(pool.map(retire, procs))
+        finally:
+            with _MARKS_GUARD:
+                _RETIRING.difference_update(p.name for p in procs)
+
+    def _tail(self, proc: _Proc, lines: int) -> list[str]:
+        try:
+            raw = proc.container.logs(stdout=True, stderr=True, tail=lines)
+        except Exception:  # noqa: BLE001 - logs are a courtesy in an error path
+            return []
+        return raw.decode("utf-8", "replace").splitlines()
+
+    def _wanted(self, spec: ReleaseSpec, structure: dict) -> list[tuple[str, str]]:
+        """(type, num) of every process `structure` asks for; types the release lacks are skipped
+        (the controller validates structures against the Procfile)."""
+        types = set(spec.process_types())
+        wanted = []
+        for ptype, count in sorted((structure or {}).items()):
+            if ptype in types and ptype != "release":
+                wanted.extend((ptype, str(num)) for num in range(1, int(count or 0) + 1))
+        return wanted
+
+    def _command_for(self, spec: ReleaseSpec, ptype: str) -> str | None:
+        return spec.procfile.get(ptype) if spec.procfile else None
+
+    # -- health ---------------------------------------------------------------------------------
+
+    def _await_healthy(self, spec: ReleaseSpec, procs: list[_Proc], port: int) -> None:
+        """Wait until every proc is healthy; raise DeployError naming the first that cannot be."""
+        url, check_timeout, initial_delay = settings_from_env(spec.env, self.health_timeout)
+        started = time.monotonic()
+        deadline = started + initial_delay + self.deploy_timeout
+        waiting = {p.name: p for p in procs}
+        reasons: dict[str, str] = {}
+        while waiting:
+            for name, proc in list(waiting.items()):
+                proc.container.reload()
+                state = proc.attrs.get("State", {})
+                if proc.status in ("exited", "dead"):
+                    code = state.get("ExitCode")
+                    reason = f"{proc.tag} exited with code {code}"
+                    if state.get("OOMKilled"):
+                        reason += " (out of memory)"
+                    self._fail(spec, proc, reason)
+                if proc.status != "running":
+                    continue
+                if proc.type != "web":
+                    if time.monotonic() - started >= self.settle:
+                        del waiting[name]
+                    continue
+                if time.monotonic() - started < initial_delay:
+                    continue
+                address = self._address(proc)
+                if not tcp_open(address, port, timeout=min(1.0, check_timeout)):
+                    reasons[name] = f"{proc.tag} did not accept connections on port {port}"
+                    continue
+                if url:
+                    ok, what = http_check(address, port, url, timeout=check_timeout)
+                    if not ok:
+                        reasons[name] = f"{proc.tag} {what}"
+                        continue
+                del waiting[name]
+            if not waiting:
+                return
+            if time.monotonic() >= deadline:
+                proc = next(iter(waiting.values()))
+                reason = reasons.get(proc.name) or f"{proc.tag} did not start"
+                self._fail(spec, proc, f"{reason} within {self.deploy_timeout:g} s")
+            time.sleep(self.poll)
+
+    def _fail(self, spec: ReleaseSpec, proc: _Proc, reason: str):
+        raise DeployError(f"{reason} (release {spec.release} of {spec.app} was not deployed)",
+                          logs=self._tail(proc, self.log_lines))
+
+    # -- rollout: deploy and scale are the same convergence ------------------------------------
+
+    def _rollout(self, spec: ReleaseSpec, structure: dict, switch: SwitchRoutes | None) -> None:
+        """Make `structure` of `spec` run: keep this release's live processes that are still wanted,
+        start and health-check the missing ones, switch, then retire everything else."""
+        wanted = self._wanted(spec, structure)
+        procs = self._procs(spec.app)
+        keep = {}
+        for proc in procs:
+            if proc.release == spec.release and (proc.type, proc.num) in wanted and proc.status in ALIVE:
+                keep[(proc.type, proc.num)] = proc
+        retire = [p for p in procs if (p.type, p.num) not in keep or keep[(p.type, p.num)] is not p]
+        missing = [w for w in wanted if w not in keep]
+        # Dead processes of this very release hold the names the new ones need; they serve nothing.
+        for proc in [p for p in retire if p.release == spec.release and p.status not in ALIVE]:
+            self._remove_now(proc.container)
+            retire.remove(proc)
+
+        new: list[_Proc] = []
+        if missing:
+            port = self.port(spec)
+            try:
+                for ptype, num in missing:
+                    container = self._create(spec, ptype, num, port, self._command_for(spec, ptype))
+                    with _MARKS_GUARD:
+                        _PENDING.add(container.name)
+                    new.append(_Proc(container, spec.app, spec.release, ptype, num, port, False))
+                    container.start()
+                self._await_healthy(spec, new, port)
+                for proc in new:
+                    proc.container.update(restart_policy={"Name": self.restart_policy})
+                    proc.container.reload()
+                    if proc.status == "exited":  # crashed between the check and the policy change
+                        proc.container.start()
+            except BaseException:
+                for proc in new:
+                    self._remove_now(proc.container)
+                with _MARKS_GUARD:
+                    _PENDING.difference_update(p.name for p in new)
+                raise
+
+        with _MARKS_GUARD:  # healthy: from here on they count as serving
+            _PENDING.difference_update(p.name for p in new)
+        if switch is not None:
+            serving = [p for p in list(keep.values()) + new if p.type == "web"]
+            for proc in serving:
+                proc.container.reload()
+            try:
+                switch(sorted((self._endpoint(p) for p in serving), key=_endpoint_key))
+            except Exception as exc:
+                for proc in new:
+                    self._remove_now(proc.container)
+                raise DeployError(f"Switching routes to release {spec.release} of {spec.app} failed: {exc}; "
+                                  "the processes running before keep serving.") from exc
+        self._stop_and_remove(retire)
+
+    def _endpoint(self, proc: _Proc) -> Endpoint:
+        return Endpoint(app=proc.app, type=proc.type, num=int(proc.num), address=self._address(proc), port=proc.port)
+
+    # -- the Scheduler verbs --------------------------------------------------------------------
+
+    @_docker_errors
+    def deploy(self, spec: ReleaseSpec, structure: dict, switch: SwitchRoutes | None = None) -> None:
+        with self._locked(spec.app):
+            self._rollout(spec, structure, switch)
+
+    @_docker_errors
+    def scale(self, spec: ReleaseSpec, structure: dict, switch: SwitchRoutes | None = None) -> None:
+        """Add or remove processes of the running release; a full deploy when `spec` is another
+        release than the one running (the same convergence either way)."""
+        with self._locked(spec.app):
+            self._rollout(spec, structure, switch)
+
+    @_docker_errors
+    def restart(self, app: str, proc_type: str | None = None, num: int | None = None) -> list[dict]:
+        with self._locked(app):
+            procs = [p for p in self._procs(app)
+                     if (proc_type is None or p.type == proc_type) and (num is None or p.num == str(num))]
+            if not procs:
+                return []
+
+            def restart(proc):
+                proc.container.restart(timeout=self._grace_seconds)
+                proc.container.reload()
+
+            with ThreadPoolExecutor(max_workers=min(16, len(procs))) as pool:
+                list(pool.map(restart, procs))
+            return [self._describe(p) for p in procs]
+
+    @_docker_errors
+    def run(self, spec: ReleaseSpec, command: str, timeout: float | None = None) -> tuple[int, str]:
+        """A one-off container of `spec` running `command`; removed afterwards. On timeout it is
+        killed and the exit code is 124."""
+        import docker.errors
+
+        timeout = self.run_timeout if timeout is None else timeout
+        port = self.port(spec)
+        container = self._create(spec, "run", secrets.token_hex(4), port, command, oneoff=True)
+        try:
+            container.start()
+            deadline = time.monotonic() + timeout
+            timed_out = False
+            while True:
+                container.reload()
+                if container.status in ("exited", "dead"):
+                    break
+                if time.monotonic() >= deadline:
+                    timed_out = True
+                    try:
+                        container.kill()
+                    except docker.errors.APIError:
+                        pass
+                    break
+                time.sleep(min(self.poll, 0.1))
+            output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+            if timed_out:
+                if output and not output.endswith("\n"):
+                    output += "\n"
+                output += f"Timed out after {timeout:g} s: `{command}` was killed.\n"
+                return TIMEOUT_EXIT_CODE, output
+            return int(container.attrs["State"].get("ExitCode", 1)), output
+        finally:
+            self._remove_now(container)
+
+    def _describe(self, proc: _Proc) -> dict:
+        state = proc.attrs.get("State", {})
+        return {"type": proc.type, "num": int(proc.num) if proc.num.isdigit() else proc.num,
+                "state": self._state_of(proc), "release": proc.release, "name": proc.name,
+                "id": proc.container.id[:12], "started": state.get("StartedAt"),
+                "restarts": proc.attrs.get("RestartCount", 0), "exit_code": state.get("ExitCode"),
+                "address": self._address(proc), "port": proc.port}
+
+    def _state_of(self, proc: _Proc) -> str:
+        state = proc.attrs.get("State", {})
+        status = proc.status
+        if status == "restarting" or state.get("Restarting"):
+            return "crashed"
+        if status in ("exited", "dead"):
+            return "down" if state.get("ExitCode") in (0, 143) and status == "exited" else "crashed"
+        if status != "running":
+            return "down"
+        if proc.name in _PENDING:
+            return "starting"
+        started = _started_at(proc.attrs)
+        uptime = time.time() - started if started else 0.0
+        if proc.attrs.get("RestartCount", 0) and uptime < self.settle:
+            return "crashed"
+        if proc.type == "web":
+            return "up" if tcp_open(self._address(proc), proc.port, timeout=0.5) else "starting"
+        return "up" if uptime >= self.settle else "starting"
+
+    @_docker_errors
+    def state(self, app: str) -> list[dict]:
+        return [self._describe(p) for p in self._procs(app)]
+
+    @_docker_errors
+    def endpoints(self, app: str) -> list[Endpoint]:
+        """Running web processes accepting TCP, of the newest release being served (processes of a
+        rollout not yet switched to, and ones being retired, are left out)."""
+        web = [p for p in self._procs(app) if p.type == "web" and p.status == "running"
+               and p.name not in _PENDING and p.name not in _RETIRING]
+        healthy = [p for p in web if tcp_open(self._address(p), p.port, timeout=0.5)]
+        if not healthy:
+            return []
+        newest = max(p.version for p in healthy)
+        return sorted((self._endpoint(p) for p in healthy if p.version == newest), key=_endpoint_key)
+
+    @_docker_errors
+    def logs(self, app: str, lines: int) -> list[str]:
+        """The last `lines` lines of all the app's containers, merged by time:
+        `<ISO timestamp> <app>[<type>.<num>]: <message>`."""
+        import docker.errors
+
+        if lines <= 0:
+            return []
+        entries = []
+        for proc in self._list(app):
+            try:
+                raw = proc.container.logs(stdout=True, stderr=True, timestamps=True, tail=lines)
+            except docker.errors.NotFound:  # removed meanwhile
+                raw = b""
+            for seq, line in enumerate(raw.decode("utf-8", "replace").splitlines()):
+                stamp, _, message = line.partition(" ")
+                key, iso = _timestamp(stamp)
+                entries.append((key, proc.tag, seq, f"{iso} {app}[{proc.tag}]: {message}"))
+        entries.sort()
+        return [entry[-1] for entry in entries[-lines:]]
+
+    @_docker_errors
+    def destroy(self, app: str) -> None:
+        """Remove every container of the app (one-offs too), at once. Images are the registry's
+        business: they are left alone."""
+        with self._locked(app):
+            for proc in self._list(app):
+                self._remove_now(proc.container)
+
+    @_docker_errors
+    def reconcile(self, desired: dict) -> dict:
+        """Converge the engine to `desired` ({app: (spec, structure)}): remove containers of apps not
+        desired and of other releases or beyond the counts, start missing processes, start dead ones
+        again, remove finished one-offs. A release change that never completed (only other releases
+        running) gets a health-checked rollout instead. Idempotent. Returns what it did:
+        {"started", "restarted", "removed": [names], "deployed": [apps], "errors": {app: reason}}."""
+        report = {"started": [], "restarted": [], "removed": [], "deployed": [], "errors": {}}
+        for app in sorted({p.app for p in self._list()} - set(desired)):
+            with self._locked(app):
+                procs = self._list(app)
+                self._stop_and_remove(procs)
+                report["removed"].extend(p.name for p in procs)
+        for app, (spec, structure) in sorted(desired.items()):
+            try:
+                with self._locked(app):
+                    self._reconcile_app(spec, structure, report)
+            except SchedulerError as exc:
+                report["errors"][app] = str(exc)
+        return report
+
+    def _reconcile_app(self, spec: ReleaseSpec, structure: dict, report: dict) -> None:
+        procs = self._list(spec.app)
+        for proc in [p for p in procs if p.oneoff and p.status not in ALIVE and p.status != "created"]:
+            self._remove_now(proc.container)
+            report["removed"].append(proc.name)
+        procs = [p for p in procs if not p.oneoff]
+        wanted = self._wanted(spec, structure)
+        ours = {(p.type, p.num): p for p in procs if p.release == spec.release and (p.type, p.num) in wanted}
+        others_alive = [p for p in procs if p.release != spec.release and p.status in ALIVE]
+        if wanted and not ours and others_alive:
+            self._rollout(spec, structure, None)
+            report["deployed"].append(spec.app)
+            return
+        extras = [p for p in procs if ours.get((p.type, p.num)) is not p]
+        self._stop_and_remove(extras)
+        report["removed"].extend(p.name for p in extras)
+        port = None
+        for ptype, num in wanted:
+            proc = ours.get((ptype, num))
+            if proc is not None and proc.status in ALIVE:
+                continue
+            if proc is not None and proc.status in ("exited", "created", "paused"):
+                if proc.status == "paused":
+                    proc.container.unpause()
+                else:
+                    proc.container.start()
+                report["restarted"].append(proc.name)
+                continue
+            if proc is not None:
+                self._remove_now(proc.container)
+            port = port or self.port(spec)
+            container = self._create(spec, ptype, num, port, self._command_for(spec, ptype), restart=self.restart_policy)
+            container.start()
+            report["started"].append(container.name)

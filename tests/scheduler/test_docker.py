@@ -1,0 +1,377 @@
+"""The Docker backend against a real Docker Engine (busybox test image, unique apps per test)."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import threading
+import time
+
+import pytest
+
+from deis.scheduler import DeployError, ReleaseSpec, get_scheduler
+from deis.scheduler.docker import DockerScheduler, memory_limit
+
+from .conftest import WEB
+
+
+def containers(client, namespace, app, **labels):
+    filters = [f"{namespace}.managed=1", f"{namespace}.app={app}"]
+    filters += [f"{namespace}.{k}={v}" for k, v in labels.items()]
+    return sorted(client.containers.list(all=True, filters={"label": filters}), key=lambda c: c.name)
+
+
+def names(client, namespace, app):
+    return [c.name for c in containers(client, namespace, app)]
+
+
+def get(address, port, path="/", timeout=2.0):
+    conn = http.client.HTTPConnection(address, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
+def wait_for(predicate, timeout=10.0, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def env_of(container) -> dict:
+    return dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
+
+
+# -- pure helpers ----------------------------------------------------------------------------------
+
+def test_memory_limits_in_docker_form():
+    assert memory_limit("512M") == "512m"
+    assert memory_limit("1G") == "1g"
+    assert memory_limit("512MB") == "512m"
+    assert memory_limit("64kb") == "64k"
+    assert memory_limit(None) is None
+
+
+def test_registered_and_lazy():
+    scheduler = get_scheduler("docker")
+    assert isinstance(scheduler, DockerScheduler) and scheduler.name == "docker"
+    assert scheduler._client is None  # no engine contacted just by choosing the backend
+
+
+# -- deploy ----------------------------------------------------------------------------------------
+
+def test_deploy_runs_each_process_with_labels_env_and_limits(sched, spec, app, docker_client, namespace):
+    release = spec(app, 3, env={"FOO": "bar baz"}, memory={"web": "64M"}, cpu={"web": 512}, sha="abc123")
+    switched = []
+    sched.deploy(release, {"web": 2, "worker": 1}, switched.append)
+
+    found = containers(docker_client, namespace, app)
+    assert [c.name for c in found] == [f"{app}.v3.web.1", f"{app}.v3.web.2", f"{app}.v3.worker.1"]
+    web1 = found[0]
+    assert {k: v for k, v in web1.labels.items() if k.startswith(namespace)} == {
+        f"{namespace}.managed": "1", f"{namespace}.app": app, f"{namespace}.release": "v3",
+        f"{namespace}.type": "web", f"{namespace}.num": "1", f"{namespace}.port": "8080"}
+    env = env_of(web1)
+    assert env["FOO"] == "bar baz" and env["PORT"] == "8080"  # the image EXPOSEs 8080
+    assert env["DEIS_APP"] == app and env["DEIS_RELEASE"] == env["WORKFLOW_RELEASE"] == "v3"
+    assert env["SOURCE_VERSION"] == env["GIT_SHA"] == "abc123"
+    assert web1.attrs["Config"]["Entrypoint"] == ["bash", "-c"] and web1.attrs["Config"]["Cmd"] == [WEB]
+    host = web1.attrs["HostConfig"]
+    assert host["Memory"] == 64 * 1024 * 1024 and host["CpuShares"] == 512
+    assert host["RestartPolicy"]["Name"] == "unless-stopped"
+    assert found[2].attrs["HostConfig"]["Memory"] == 0
+
+    states = sched.state(app)
+    assert [(p["type"], p["num"], p["state"], p["release"]) for p in states] == [
+        ("web", 1, "up", "v3"), ("web", 2, "up", "v3"), ("worker", 1, "up", "v3")]
+    endpoints = sched.endpoints(app)
+    assert [(e.type, e.num, e.port) for e in endpoints] == [("web", 1, 8080), ("web", 2, 8080)]
+    assert switched == [endpoints]
+    for endpoint in endpoints:
+        assert get(endpoint.address, endpoint.port) == (200, "hello from busybox\n")
+
+
+def test_port_rules(sched, spec, app, image):
+    assert sched.port(spec(app, procfile={})) == 8080                        # EXPOSE of the image
+    assert sched.port(spec(app, env={"PORT": "9000"})) == 9000               # PORT config var
+    assert sched.port(spec(app, env={"PORT": "9000"}, buildpack=True)) == 5000  # slugs: always 5000
+    assert sched._command(spec(app, buildpack=True), "web cmd") == {"command": ["web cmd"]}
+
+
+def test_image_without_procfile_runs_its_cmd_on_config_port(sched, spec, app, docker_client, namespace):
+    sched.deploy(spec(app, 1, procfile={}, env={"PORT": "9000"}), {"cmd": 1})
+    [container] = containers(docker_client, namespace, app)
+    assert container.name == f"{app}.v1.cmd.1"
+    assert container.attrs["Config"]["Entrypoint"] is None
+    assert [p["state"] for p in sched.state(app)] == ["up"]
+    assert sched.endpoints(app) == []  # only web receives traffic
+    address = container.attrs["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+    assert get(address, 9000)[0] == 200
+
+
+def test_new_release_switches_before_stopping_the_old(sched, spec, app, docker_client, namespace):
+    sched.deploy(spec(app, 1), {"web": 1, "worker": 1})
+    old = {c.name for c in containers(docker_client, namespace, app)}
+    events = []
+
+    def switch(endpoints):
+        running = {c.name for c in containers(docker_client, namespace, app) if c.status == "running"}
+        events.append(("switch", [e.num for e in endpoints], old <= running))
+        for endpoint in endpoints:
+            assert get(endpoint.address, endpoint.port)[0] == 200
+
+    sched.deploy(spec(app, 2), {"web": 2, "worker": 1}, switch)
+    assert events == [("switch", [1, 2], True)]
+    assert names(docker_client, namespace, app) == [f"{app}.v2.web.1", f"{app}.v2.web.2", f"{app}.v2.worker.1"]
+    assert {p["release"] for p in sched.state(app)} == {"v2"}
+
+
+def test_failing_release_leaves_the_old_one_serving(sched, spec, app, docker_client, namespace):
+    sched.deploy(spec(app, 1), {"web": 1})
+    before = containers(docker_client, namespace, app)
+    switched = []
+    broken = spec(app, 2, procfile={"web": "echo boom on $PORT; exit 1"})
+    with pytest.raises(DeployError) as failure:
+        sched.deploy(broken, {"web": 1}, switched.append)
+    assert "web.1 exited with code 1" in str(failure.value)
+    assert failure.value.logs == ["boom on 8080"]
+    assert switched == []
+    after = containers(docker_client, namespace, app)
+    assert [c.id for c in after] == [c.id for c in before] and after[0].status == "running"
+    [endpoint] = sched.endpoints(app)
+    assert get(endpoint.address, endpoint.port)[0] == 200
+
+
+def test_worker_that_dies_fails_the_deploy(make_scheduler, spec, app, docker_client, namespace):
+    sched = make_scheduler(settle=1.5)
+    with pytest.raises(DeployError, match=r"worker\.1 exited with code 3"):
+        sched.deploy(spec(app, 1, procfile={"web": WEB, "worker": "sleep 0.3; exit 3"}), {"web": 1, "worker": 1})
+    assert names(docker_client, namespace, app) == []
+
+
+def test_healthcheck_url_must_answer(make_scheduler, spec, app, docker_client, namespace):
+    sched = make_scheduler(deploy_timeout=2)
+    with pytest.raises(DeployError, match=r"web\.1 health check GET /missing answered 404"):
+        sched.deploy(spec(app, 1, env={"HEALTHCHECK_URL": "/missing", "HEALTHCHECK_TIMEOUT": "1"}), {"web": 1})
+    assert names(docker_client, namespace, app) == []
+    sched.deploy(spec(app, 2, env={"HEALTHCHECK_URL": "/index.html", "HEALTHCHECK_INITIAL_DELAY": "0.2"}),
+                 {"web": 1})
+    assert [p["state"] for p in sched.state(app)] == ["up"]
+
+
+def test_web_that_never_listens_times_out(make_scheduler, spec, app):
+    sched = make_scheduler(deploy_timeout=1.5)
+    with pytest.raises(DeployError, match=r"web\.1 did not accept connections on port 8080 within 1.5 s"):
+        sched.deploy(spec(app, 1, procfile={"web": "echo not listening; sleep 60"}), {"web": 1})
+
+
+def test_slow_web_is_waited_for(sched, spec, app):
+    sched.deploy(spec(app, 1, procfile={"web": "sleep 1.5; " + WEB}), {"web": 1})
+    assert [p["state"] for p in sched.state(app)] == ["up"]
+
+
+def test_missing_image_fails_before_anything_changes(sched, spec, app, docker_client, namespace):
+    sched.deploy(spec(app, 1), {"web": 1})
+    missing = ReleaseSpec(app=app, version=2, image="deis-test/missing:nope", procfile={"web": WEB})
+    with pytest.raises(DeployError, match="deis-test/missing:nope is not available"):
+        sched.deploy(missing, {"web": 1})
+    assert names(docker_client, namespace, app) == [f"{app}.v1.web.1"]
+
+
+def test_failing_switch_keeps_the_old_release(sched, spec, app, docker_client, namespace):
+    sched.deploy(spec(app, 1), {"web": 1})
+
+    def switch(endpoints):
+        raise RuntimeError("router down")
+
+    with pytest.raises(DeployError, match="router down"):
+        sched.deploy(spec(app, 2), {"web": 1}, switch)
+    assert names(docker_client, namespace, app) == [f"{app}.v1.web.1"]
+
+
+def test_state_is_starting_until_healthy(sched, spec, app):
+    errors = []
+
+    def deploy():
+        try:
+            sched.deploy(spec(app, 1, procfile={"web": "sleep 2; " + WEB}), {"web": 1})
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    thread = threading.Thread(target=deploy)
+    thread.start()
+    try:
+        assert wait_for(lambda: [p["state"] for p in sched.state(app)] == ["starting"], 5, 0.05)
+        assert sched.endpoints(app) == []
+    finally:
+        thread.join(30)
+    assert errors == []
+    assert [p["state"] for p in sched.state(app)] == ["up"]
+
+
+# -- scale -----------------------------------------------------------------------------------------
+
+def test_scale_up_and_down(sched, spec, app, docker_client, namespace):
+    release = spec(app, 1)
+    sched.deploy(release, {"web": 1})
+    first = containers(docker_client, namespace, app)[0].id
+    switched = []
+    sched.scale(release, {"web": 3, "worker": 1}, switched.append)
+    assert names(docker_client, namespace, app) == [f"{app}.v1.{t}" for t in ("web.1", "web.2", "web.3", "worker.1")]
+    assert containers(docker_client, namespace, app)[0].id == first  # kept, not replaced
+    assert [e.num for e in switched[-1]] == [1, 2, 3]
+    sched.scale(release, {"web": 1, "worker": 0}, switched.append)
+    assert names(docker_client, namespace, app) == [f"{app}.v1.web.1"]
+    assert [e.num for e in switched[-1]] == [1]
+    # Another release than the running one: a full deploy.
+    sched.scale(spec(app, 2), {"web": 2})
+    assert names(docker_client, namespace, app) == [f"{app}.v2.web.1", f"{app}.v2.web.2"]
+
+
+# -- crashes ---------------------------------------------------------------------------------------
+
+def test_killed_process_is_restarted(sched, spec, app, docker_client, namespace):
+    sched.deploy(spec(app, 1), {"web": 1})
+    [container] = containers(docker_client, namespace, app)
+    os.kill(container.attrs["State"]["Pid"], signal.SIGKILL)
+
+    def back():
+        container.reload()
+        return container.attrs["RestartCount"] >= 1 and container.status == "running"
+
+    assert wait_for(back, 10)
+    assert wait_for(lambda: [p["state"] for p in sched.state(app)] == ["up"], 10)
+    assert len(sched.endpoints(app)) == 1
+
+
+def test_crash_loop_shows_as_crashed(sched, spec, app):
+    sched.deploy(spec(app, 1, procfile={"worker": "sleep 1; echo dying; exit 3"}), {"worker": 1})
+    seen = wait_for(lambda: [p for p in sched.state(app) if p["state"] == "crashed"], 10, 0.05)
+    assert seen and seen[0]["type"] == "worker" and seen[0]["num"] == 1
+
+
+def test_restart(sched, spec, app, docker_client, namespace):
+    sched.deploy(spec(app, 1), {"web": 2, "worker": 1})
+    before = {c.name: c.attrs["State"]["StartedAt"] for c in containers(docker_client, namespace, app)}
+    restarted = sched.restart(app, "web", 2)
+    assert [(p["type"], p["num"]) for p in restarted] == [("web", 2)]
+    after = {c.name: c.attrs["State"]["StartedAt"] for c in containers(docker_client, namespace, app)}
+    assert after[f"{app}.v1.web.2"] != before[f"{app}.v1.web.2"]
+    assert after[f"{app}.v1.web.1"] == before[f"{app}.v1.web.1"]
+    assert len(sched.restart(app)) == 3
+    assert sched.restart(app, "nope") == []
+
+
+# -- one-offs --------------------------------------------------------------------------------------
+
+def test_run_returns_exit_code_and_output(sched, spec, app, docker_client, namespace):
+    code, output = sched.run(spec(app, 4, env={"GREETING": "hi"}), "echo $GREETING $DEIS_RELEASE; echo err >&2; exit 3")
+    assert code == 3
+    # stdout and stderr come through separate pipes: their relative order is not guaranteed.
+    assert sorted(output.splitlines()) == ["err", "hi v4"] and output.endswith("\n")
+    assert names(docker_client, namespace, app) == []
+
+
+def test_run_timeout_kills(sched, spec, app, docker_client, namespace):
+    started = time.monotonic()
+    code, output = sched.run(spec(app, 1), "echo started; sleep 30", timeout=1)
+    assert time.monotonic() - started < 10
+    assert code == 124
+    assert output.startswith("started\n") and "Timed out after 1 s" in output
+    assert names(docker_client, namespace, app) == []
+
+
+# -- logs ------------------------------------------------------------------------------------------
+
+def test_logs_merged_and_tagged(sched, spec, app):
+    sched.deploy(spec(app, 1), {"web": 1, "worker": 1})
+    assert wait_for(lambda: len(sched.logs(app, 1000)) >= 9, 10)
+    lines = sched.logs(app, 8)
+    assert len(lines) == 8
+    pattern = re.compile(rf"^(\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{6}}\+00:00) {app}\[(web|worker)\.1\]: (.*)$")
+    parsed = [pattern.match(line) for line in lines]
+    assert all(parsed), lines
+    stamps = [m.group(1) for m in parsed]
+    assert stamps == sorted(stamps)
+    assert any(m.group(2) == "worker" and m.group(3) == "tick v1" for m in parsed)
+    everything = sched.logs(app, 1000)
+    assert any(line.endswith(f"{app}[web.1]: web 8080 up") for line in everything)
+    assert sched.logs(app, 1) == everything[-1:]
+
+
+# -- destroy and reconcile -------------------------------------------------------------------------
+
+def test_destroy_removes_only_that_app(sched, spec, new_app, docker_client, namespace):
+    one, two = new_app(), new_app()
+    sched.deploy(spec(one, 1), {"web": 1, "worker": 1})
+    sched.deploy(spec(two, 1), {"web": 1})
+    sched.destroy(one)
+    assert names(docker_client, namespace, one) == []
+    assert names(docker_client, namespace, two) == [f"{two}.v1.web.1"]
+    assert sched.state(one) == [] and sched.endpoints(one) == []
+
+
+def test_reconcile_converges_and_is_idempotent(sched, spec, new_app, docker_client, namespace, image):
+    app, gone = new_app(), new_app()
+    release = spec(app, 2)
+    sched.deploy(release, {"web": 2, "worker": 1})
+    sched.deploy(spec(gone, 1), {"web": 1})
+    docker_client.containers.get(f"{app}.v2.web.2").remove(force=True)
+    docker_client.containers.get(f"{app}.v2.worker.1").stop(timeout=0)
+    # A stray: an old release's process that should not run any more.
+    stray = sched._create(spec(app, 1), "web", "1", 8080, WEB)
+    stray.start()
+
+    report = sched.reconcile({app: (release, {"web": 2, "worker": 1})})
+    assert report["started"] == [f"{app}.v2.web.2"]
+    assert report["restarted"] == [f"{app}.v2.worker.1"]
+    assert sorted(report["removed"]) == sorted([f"{app}.v1.web.1", f"{gone}.v1.web.1"])
+    assert report["errors"] == {}
+    assert names(docker_client, namespace, app) == [f"{app}.v2.web.1", f"{app}.v2.web.2", f"{app}.v2.worker.1"]
+    assert names(docker_client, namespace, gone) == []
+    assert wait_for(lambda: {p["state"] for p in sched.state(app)} == {"up"}, 5)
+
+    again = sched.reconcile({app: (release, {"web": 2, "worker": 1})})
+    assert again == {"started": [], "restarted": [], "removed": [], "deployed": [], "errors": {}}
+
+
+def test_reconcile_rolls_out_a_release_that_never_ran(sched, spec, app, docker_client, namespace):
+    sched.deploy(spec(app, 1), {"web": 1})
+    report = sched.reconcile({app: (spec(app, 2), {"web": 1})})
+    assert report["deployed"] == [app]
+    assert names(docker_client, namespace, app) == [f"{app}.v2.web.1"]
+
+
+# -- concurrency -----------------------------------------------------------------------------------
+
+def test_concurrent_deploys_of_one_app_are_serialized(make_scheduler, spec, app, docker_client, namespace):
+    sched = make_scheduler()
+    sched.deploy(spec(app, 1), {"web": 1, "worker": 1})
+    seen, errors = [], []
+
+    def switch(endpoints):
+        seen.append({c.labels[f"{namespace}.release"] for c in containers(docker_client, namespace, app)})
+
+    def deploy(version):
+        try:
+            make_scheduler().deploy(spec(app, version), {"web": 2, "worker": 1}, switch)  # own instance each
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deploy, args=(v,)) for v in (2, 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert len(seen) == 2 and all(len(releases) == 2 for releases in seen)  # old + new, never a third
+    final = {p["release"] for p in sched.state(app)}
+    assert len(final) == 1 and len(sched.state(app)) == 3
