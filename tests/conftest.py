@@ -81,18 +81,20 @@ class ApiUser(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
-def start_live_controller(tmp: Path) -> tuple[Controller, callable]:
+def start_live_controller(tmp: Path, env: dict | None = None) -> tuple[Controller, callable]:
+    """A controller of its own; `env` adds settings (DEIS_*) for it alone."""
     drop = lambda: None  # noqa: E731
-    saved = os.environ.get("DATABASE_URL")
-    if saved:
-        live_url, drop = _create_postgres_database(saved)
+    saved = dict(os.environ)
+    if saved.get("DATABASE_URL"):
+        live_url, drop = _create_postgres_database(saved["DATABASE_URL"])
         os.environ["DATABASE_URL"] = live_url
+    os.environ.update(env or {})
     controller = Controller(data_dir=tmp, port=free_port(), bind_host="127.0.0.1", workers=2, threads=8)
     try:
         controller.start()
     finally:
-        if saved:
-            os.environ["DATABASE_URL"] = saved
+        os.environ.clear()
+        os.environ.update(saved)
 
     def stop():
         controller.stop()

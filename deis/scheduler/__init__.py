@@ -71,6 +71,7 @@ class Scheduler:
     """Verbs every backend offers, on whole apps (the controller never talks to containers)."""
 
     name = "abstract"
+    available = True  # False only for the stand-in used while no engine is configured
 
     def deploy(self, spec: ReleaseSpec, structure: dict, switch: SwitchRoutes | None = None) -> None:
         """Run `structure` ({type: count}) of `spec`: start the new processes, wait until they are
@@ -107,6 +108,7 @@ class UnavailableScheduler(Scheduler):
     """No engine configured: nothing ever ran, so nothing needs destroying; all else is refused."""
 
     name = "none"
+    available = False
     reason = ("No container runtime is configured on this platform yet, so processes cannot be "
               "{what}. Releases and config are recorded and will run once a runtime is available.")
 

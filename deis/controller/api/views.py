@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from deis import API_VERSION
 from deis.scheduler import get_scheduler
 
-from . import releases, serializers, validators
+from . import releases, runtime, serializers, validators
 from .exceptions import Conflict
 from .models import App, Build, Certificate, Domain, Key, Push
 from .permissions import BuilderKeyAuthentication, IsAdmin, IsBuilder, deny
@@ -237,6 +237,7 @@ class AppsView(generics.ListAPIView):
             app = releases.create_app(app_id, request.user)
         except IntegrityError:
             raise Conflict(f"An app named '{app_id}' already exists; choose another name.")
+        runtime.refresh_routes()
         return Response(serializers.AppSerializer(app).data, status=status.HTTP_201_CREATED)
 
 
@@ -259,6 +260,7 @@ class AppDetailView(generics.GenericAPIView):
         app = app_for(request, id, "destroy", manage=True)
         get_scheduler().destroy(app.id)
         app.delete()
+        runtime.refresh_routes()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -282,8 +284,7 @@ class ScaleView(APIView):
             if isinstance(count, bool) or not isinstance(count, int) or count < 0 or count > 1000:
                 raise ValidationError({ptype: ["The count must be a whole number from 0 to 1000."]})
             structure[ptype] = count
-        get_scheduler().scale(releases.release_spec(release), structure)
-        App.objects.filter(pk=app.pk).update(structure=structure)
+        runtime.scale(app, release, structure)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -386,7 +387,7 @@ class ConfigView(generics.GenericAPIView):
         app = app_for(request, id, "configure")
         changes = validated(serializers.ConfigInput, request)
         config, release = releases.change_config(app, request.user, changes)
-        get_scheduler().deploy(releases.release_spec(release), app.structure)
+        runtime.deploy(app, release)
         return Response(serializers.ConfigSerializer(config).data, status=status.HTTP_201_CREATED,
                         headers={"Deis-Release": str(release.version)})
 
@@ -403,7 +404,7 @@ class BuildsView(generics.ListAPIView):
         app = app_for(request, id, "deploy")
         data = validated(serializers.BuildInput, request)
         build, release = releases.new_build(app, request.user, **data)
-        get_scheduler().deploy(releases.release_spec(release), app.structure)
+        runtime.deploy(app, release)
         return Response(serializers.BuildSerializer(build).data, status=status.HTTP_201_CREATED,
                         headers={"Deis-Release": str(release.version)})
 
@@ -447,7 +448,7 @@ class RollbackView(generics.GenericAPIView):
             release = releases.rollback(app, request.user, data.get("version"))
         except releases.RollbackError as exc:
             raise ValidationError({"detail": str(exc)})
-        get_scheduler().deploy(releases.release_spec(release), app.structure)
+        runtime.deploy(app, release)
         return Response({"version": release.version}, status=status.HTTP_201_CREATED,
                         headers={"Deis-Release": str(release.version)})
 
@@ -468,6 +469,7 @@ class DomainsView(generics.ListAPIView):
         if Domain.objects.filter(domain=domain).exists():
             raise Conflict(f"{domain} is already in use by an app.")
         obj = Domain.objects.create(app=app, owner=request.user, domain=domain)
+        runtime.refresh_routes()
         return Response(serializers.DomainSerializer(obj).data, status=status.HTTP_201_CREATED)
 
 
@@ -479,6 +481,7 @@ class DomainDetailView(APIView):
         if obj is None:
             raise NotFound(f"{domain} is not a domain of {app.id}.")
         obj.delete()
+        runtime.refresh_routes()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -498,6 +501,7 @@ class CertsView(generics.ListAPIView):
         if Certificate.objects.filter(common_name=data["common_name"]).exists():
             raise Conflict(f"A certificate for {data['common_name']} exists already; remove it first.")
         cert = Certificate.objects.create(owner=request.user, **data)
+        runtime.refresh_routes()
         return Response(serializers.CertificateSerializer(cert).data, status=status.HTTP_201_CREATED)
 
 
@@ -515,6 +519,7 @@ class CertDetailView(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request, common_name):
         self._cert(request, common_name).delete()
+        runtime.refresh_routes()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -601,6 +606,6 @@ class BuildHookView(HookView):
         build, release = releases.new_build(
             app, user, image=data["image"], sha=data.get("sha", ""),
             procfile=data.get("procfile"), dockerfile=data.get("dockerfile", ""))
-        get_scheduler().deploy(releases.release_spec(release), app.structure)
+        runtime.deploy(app, release)
         return Response({"release": {"version": release.version},
                          "domains": [app.url, *app.domains.values_list("domain", flat=True)]})

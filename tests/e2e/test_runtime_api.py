@@ -1,0 +1,84 @@
+"""Releases run through the API on real Docker behind real nginx: deploy an image, serve it by host
+name, change config without losing the app, keep serving when a new release never becomes healthy.
+"""
+
+import uuid
+
+import docker
+import pytest
+import requests
+
+from deis.router import Router
+from tests.conftest import LiveController, free_port, start_live_controller, unique
+from tests.scheduler.busybox_image import ensure_image
+
+WEB = "exec httpd -f -p $PORT -h /www"
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory):
+    """A controller using the Docker backend (its own label namespace) and its own router."""
+    client = docker.from_env()
+    image = ensure_image(client)
+    namespace = f"deis-e2e-{uuid.uuid4().hex[:8]}"
+    http_port, https_port = free_port(), free_port()
+    data_dir = tmp_path_factory.mktemp("e2e-platform")
+    env = {"DEIS_SCHEDULER": "docker", "DEIS_DOCKER_NAMESPACE": namespace, "DEIS_STOP_GRACE": "2",
+           "DEIS_SETTLE": "1", "DEIS_DEPLOY_TIMEOUT": "20", "DEIS_ROUTER_PORT": str(http_port),
+           "DEIS_ROUTER_HTTPS_PORT": str(https_port)}
+    router = Router(data_dir, http_port=http_port, https_port=https_port)
+    router.start()
+    controller, stop = start_live_controller(data_dir, env)
+    live = LiveController(controller)
+    live.admin = live.register("admin")
+    try:
+        yield {"live": live, "image": image, "http_port": http_port}
+    finally:
+        stop()
+        router.stop()
+        for container in client.containers.list(all=True, filters={"label": f"{namespace}.managed=1"}):
+            container.remove(force=True)
+
+
+def through_router(runtime, host, path="/"):
+    return requests.get(f"http://127.0.0.1:{runtime['http_port']}{path}", headers={"Host": host}, timeout=10)
+
+
+def test_deploy_serve_config_and_failed_release(runtime):
+    user = runtime["live"].register(unique("dev"))
+    app = unique("shop")
+    assert user.post("/v1/apps", json={"id": app}).status_code == 201
+    assert through_router(runtime, f"{app}.localhost").status_code == 503  # routed, but no web process yet
+
+    build = user.post(f"/v1/apps/{app}/builds", json={"image": runtime["image"], "procfile": {"web": WEB}})
+    assert build.status_code == 201, build.text
+    assert user.get(f"/v1/apps/{app}").json()["structure"] == {"web": 1}
+    answer = through_router(runtime, f"{app}.localhost")
+    assert answer.status_code == 200 and answer.text == "hello from busybox\n"
+    processes = user.get(f"/v1/apps/{app}/containers").json()["results"]
+    assert [(p["type"], p["num"], p["state"], p["release"]) for p in processes] == [("web", 1, "up", "v2")]
+
+    config = user.post(f"/v1/apps/{app}/config", json={"values": {"GREETING": "hi"}})
+    assert config.status_code == 201 and config.headers["Deis-Release"] == "3"
+    ran = user.post(f"/v1/apps/{app}/run", json={"command": "echo $GREETING from $DEIS_RELEASE"})
+    assert ran.status_code == 200 and ran.json() == [0, "hi from v3\n"]
+    assert through_router(runtime, f"{app}.localhost").status_code == 200
+
+    scaled = user.post(f"/v1/apps/{app}/scale", json={"web": 2})
+    assert scaled.status_code == 204, scaled.text
+    assert len(user.get(f"/v1/apps/{app}/containers/web").json()["results"]) == 2
+
+    broken = user.post(f"/v1/apps/{app}/builds", json={"image": runtime["image"],
+                                                         "procfile": {"web": "echo cannot start; exit 1"}})
+    assert broken.status_code == 503
+    assert "v4 did not become healthy" in broken.json()["detail"]
+    release = user.get(f"/v1/apps/{app}/releases/v4").json()
+    assert release["failed"] is True and "cannot start" in release["failure"]
+    assert through_router(runtime, f"{app}.localhost").status_code == 200  # v3 still serves
+    assert {p["release"] for p in user.get(f"/v1/apps/{app}/containers").json()["results"]} == {"v3"}
+
+    assert user.post(f"/v1/apps/{app}/domains", json={"domain": f"{app}.example.com"}).status_code == 201
+    assert through_router(runtime, f"{app}.example.com").status_code == 200
+
+    assert user.delete(f"/v1/apps/{app}").status_code == 204
+    assert through_router(runtime, f"{app}.localhost").status_code == 404
