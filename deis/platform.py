@@ -114,8 +114,26 @@ def controller_from_env() -> Controller:
     return Controller(data_dir=default_data_dir(), port=int(os.environ.get("DEIS_CONTROLLER_PORT", "8000")))
 
 
+def router_from_env():
+    from deis.router import Router
+
+    https = os.environ.get("DEIS_ROUTER_HTTPS_PORT", "443")
+    return Router(default_data_dir(), http_port=int(os.environ.get("DEIS_ROUTER_PORT", "80")),
+                  https_port=int(https) if https != "0" else None)
+
+
+def apps_url(router) -> str:
+    domain = os.environ.get("DEIS_PLATFORM_DOMAIN", "localhost")
+    port = "" if router.http_port == 80 else f":{router.http_port}"
+    return f"http://<app>.{domain}{port}/"
+
+
 def up() -> int:
-    controller = controller_from_env()
+    # The platform runs releases on the local Docker Engine unless told otherwise.
+    os.environ.setdefault("DEIS_SCHEDULER", "docker")
+    controller, router = controller_from_env(), router_from_env()
+    started = not router.running()
+    router.start()
     if controller.pid() and controller.healthy():
         print(f"Deis is already up: controller {controller.url} (pid {controller.pid()}).")
     else:
@@ -124,8 +142,11 @@ def up() -> int:
         print("Starting the controller...", flush=True)
         controller.start()
         print("Deis is up.")
+    if started:
+        print(f"Started the router on port {router.http_port}.")
     database = "PostgreSQL" if os.environ.get("DATABASE_URL") else "SQLite"
     print(f"  controller  {controller.url}      (data: {controller.data_dir}, {database})")
+    print(f"  apps        {apps_url(router)}")
     print(f"  logs        {controller.logfile}")
     print(f"Next: deis register {controller.url}")
     print("      (`make up` links deis into /usr/local/bin when it can; it is also in .venv/bin)")
@@ -133,17 +154,21 @@ def up() -> int:
 
 
 def down() -> int:
-    controller = controller_from_env()
+    controller, router = controller_from_env(), router_from_env()
     print("Stopped the controller." if controller.stop() else "The controller was not running.")
+    if router.running():
+        router.stop()
+        print("Stopped the router.")
     return 0
 
 
 def status() -> int:
-    controller = controller_from_env()
+    controller, router = controller_from_env(), router_from_env()
     pid, healthy = controller.pid(), controller.healthy()
     state = "up" if pid and healthy else ("starting or failing" if pid else "down")
     print(f"controller  {state}  {controller.url}" + (f"  (pid {pid})" if pid else ""))
-    return 0 if pid and healthy else 1
+    print(f"router      {'up' if router.running() else 'down'}  port {router.http_port}")
+    return 0 if pid and healthy and router.running() else 1
 
 
 def main(argv=None) -> int:

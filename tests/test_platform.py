@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import requests
+
 from tests.conftest import free_port
 
 
@@ -13,8 +15,9 @@ def platform(command, env):
 
 
 def test_up_is_idempotent_and_down_stops_it(tmp_path):
-    port = free_port()
-    env = {**os.environ, "DEIS_DATA_DIR": str(tmp_path), "DEIS_CONTROLLER_PORT": str(port)}
+    port, router_port = free_port(), free_port()
+    env = {**os.environ, "DEIS_DATA_DIR": str(tmp_path), "DEIS_CONTROLLER_PORT": str(port),
+           "DEIS_ROUTER_PORT": str(router_port), "DEIS_ROUTER_HTTPS_PORT": "0"}
     env.pop("DATABASE_URL", None)
     try:
         first = platform("up", env)
@@ -22,6 +25,9 @@ def test_up_is_idempotent_and_down_stops_it(tmp_path):
         assert "Deis is up." in first.stdout
         assert f"http://127.0.0.1:{port}" in first.stdout and "SQLite" in first.stdout
         assert "deis register" in first.stdout
+        assert f"Started the router on port {router_port}" in first.stdout
+        assert f"http://<app>.localhost:{router_port}/" in first.stdout
+        assert requests.get(f"http://127.0.0.1:{router_port}/", headers={"Host": "nope.localhost"}).status_code == 404
         assert (tmp_path / "controller.sqlite3").exists()
         pid = (tmp_path / "run" / "controller.pid").read_text().strip()
 
@@ -31,6 +37,6 @@ def test_up_is_idempotent_and_down_stops_it(tmp_path):
         assert platform("status", env).returncode == 0
     finally:
         stopped = platform("down", env)
-    assert "Stopped the controller." in stopped.stdout
+    assert "Stopped the controller." in stopped.stdout and "Stopped the router." in stopped.stdout
     assert platform("status", env).returncode == 1
     assert "was not running" in platform("down", env).stdout
