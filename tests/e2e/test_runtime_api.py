@@ -82,3 +82,47 @@ def test_deploy_serve_config_and_failed_release(runtime):
 
     assert user.delete(f"/v1/apps/{app}").status_code == 204
     assert through_router(runtime, f"{app}.localhost").status_code == 404
+
+
+def test_no_request_dropped_while_deploying_configuring_rolling_back_and_scaling(runtime):
+    """A load generator sends requests through the router the whole time; every answer is 200."""
+    import threading
+    import time
+
+    user = runtime["live"].register(unique("steady"))
+    app = unique("steady")
+    user.post("/v1/apps", json={"id": app})
+    assert user.post(f"/v1/apps/{app}/builds", json={"image": runtime["image"],
+                                                     "procfile": {"web": WEB}}).status_code == 201
+    statuses, stop = [], threading.Event()
+
+    def load():
+        session = requests.Session()
+        deadline = time.monotonic() + 120  # bounded even if the test body fails
+        while not stop.is_set() and time.monotonic() < deadline and len(statuses) < 20000:
+            try:
+                answer = session.get(f"http://127.0.0.1:{runtime['http_port']}/",
+                                     headers={"Host": f"{app}.localhost"}, timeout=10)
+                statuses.append(answer.status_code)
+            except requests.RequestException as exc:
+                statuses.append(repr(exc))
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        assert user.post(f"/v1/apps/{app}/builds", json={"image": runtime["image"],
+                                                         "procfile": {"web": WEB}}).status_code == 201
+        assert user.post(f"/v1/apps/{app}/config", json={"values": {"A": "1"}}).status_code == 201
+        assert user.post(f"/v1/apps/{app}/releases/rollback", json={}).status_code == 201
+        assert user.post(f"/v1/apps/{app}/scale", json={"web": 3}).status_code == 204
+        assert user.post(f"/v1/apps/{app}/scale", json={"web": 1}).status_code == 204
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    failures = [s for s in statuses if s != 200]
+    assert len(statuses) > 100, len(statuses)
+    assert failures == [], f"{len(failures)} of {len(statuses)} requests failed: {failures[:5]}"
+    assert [p["release"] for p in user.get(f"/v1/apps/{app}/containers").json()["results"]] == ["v5"]
+    user.delete(f"/v1/apps/{app}")
