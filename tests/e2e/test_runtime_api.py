@@ -85,7 +85,13 @@ def test_deploy_serve_config_and_failed_release(runtime):
 
 
 def test_no_request_dropped_while_deploying_configuring_rolling_back_and_scaling(runtime):
-    """A load generator sends requests through the router the whole time; every answer is 200."""
+    """Load goes through the router the whole time, on fresh connections and on a keep-alive one;
+    every request is answered 200.
+
+    A keep-alive client may send on an idle connection just as a reload closes it; like browsers
+    (RFC 9112, 9.3.1) it then retries the idempotent request once on a new connection. Those
+    retries are counted and bounded, never hidden: anything else that is not a 200 fails the test.
+    """
     import threading
     import time
 
@@ -94,20 +100,28 @@ def test_no_request_dropped_while_deploying_configuring_rolling_back_and_scaling
     user.post("/v1/apps", json={"id": app})
     assert user.post(f"/v1/apps/{app}/builds", json={"image": runtime["image"],
                                                      "procfile": {"web": WEB}}).status_code == 201
-    statuses, stop = [], threading.Event()
+    statuses, retried, stop = [], [], threading.Event()
+    url, headers = f"http://127.0.0.1:{runtime['http_port']}/", {"Host": f"{app}.localhost"}
 
-    def load():
-        session = requests.Session()
+    def load(keep_alive: bool):
+        session = requests.Session() if keep_alive else requests
         deadline = time.monotonic() + 120  # bounded even if the test body fails
         while not stop.is_set() and time.monotonic() < deadline and len(statuses) < 20000:
             try:
-                answer = session.get(f"http://127.0.0.1:{runtime['http_port']}/",
-                                     headers={"Host": f"{app}.localhost"}, timeout=10)
-                statuses.append(answer.status_code)
+                statuses.append(session.get(url, headers=headers, timeout=10).status_code)
+            except requests.ConnectionError as exc:
+                if not (keep_alive and "RemoteDisconnected" in repr(exc)):
+                    statuses.append(repr(exc))
+                    continue
+                retried.append(repr(exc))
+                try:
+                    statuses.append(session.get(url, headers=headers, timeout=10).status_code)
+                except requests.RequestException as again:
+                    statuses.append(repr(again))
             except requests.RequestException as exc:
                 statuses.append(repr(exc))
 
-    threads = [threading.Thread(target=load) for _ in range(2)]
+    threads = [threading.Thread(target=load, args=(keep_alive,)) for keep_alive in (False, True)]
     for thread in threads:
         thread.start()
     try:
@@ -124,5 +138,6 @@ def test_no_request_dropped_while_deploying_configuring_rolling_back_and_scaling
     failures = [s for s in statuses if s != 200]
     assert len(statuses) > 100, len(statuses)
     assert failures == [], f"{len(failures)} of {len(statuses)} requests failed: {failures[:5]}"
+    assert len(retried) <= 5, retried  # one per reload at most: 5 deploys/scales
     assert [p["release"] for p in user.get(f"/v1/apps/{app}/containers").json()["results"]] == ["v5"]
     user.delete(f"/v1/apps/{app}")
