@@ -81,13 +81,10 @@ class _EchoHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = _answer
 
 
-class Upstream(ThreadingHTTPServer):
-    daemon_threads = True
+class _LocalServer:
+    """A server on 127.0.0.1 serving from a daemon thread, with the address a route names."""
 
-    def __init__(self, name: str):
-        super().__init__(("127.0.0.1", 0), _EchoHandler)
-        self.name = name
-        self.hits: list[str] = []
+    def serve_in_background(self):
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
         self.thread.start()
 
@@ -98,6 +95,16 @@ class Upstream(ThreadingHTTPServer):
     def close(self):
         self.shutdown()
         self.server_close()
+
+
+class Upstream(_LocalServer, ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, name: str):
+        super().__init__(("127.0.0.1", 0), _EchoHandler)
+        self.name = name
+        self.hits: list[str] = []
+        self.serve_in_background()
 
 
 class _UpgradeHandler(socketserver.BaseRequestHandler):
@@ -123,22 +130,14 @@ class _UpgradeHandler(socketserver.BaseRequestHandler):
             sock.sendall(chunk)
 
 
-class UpgradeUpstream(socketserver.ThreadingTCPServer):
+class UpgradeUpstream(_LocalServer, socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self):
         super().__init__(("127.0.0.1", 0), _UpgradeHandler)
         self.requests: list[str] = []
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def address(self) -> tuple[str, int]:
-        return ("127.0.0.1", self.server_address[1])
-
-    def close(self):
-        self.shutdown()
-        self.server_close()
+        self.serve_in_background()
 
 
 @pytest.fixture(scope="session")
