@@ -48,13 +48,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from deis.platform import Controller
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DOC = ROOT / "docs" / "benchmarks.md"
+from bench.common import DOC, WRK_DONE_LUA, fmt, run_wrk, write_section  # noqa: E402
+from deis.platform import Controller  # noqa: E402
+
 SECTION = "## API (bench/api.py)"
 USER, ADMIN, PASSWORD = "bench", "bench-admin", "bench-pass-1"
 GOAL_P99_MS, GOAL_CLIENTS = 50.0, 10
@@ -115,39 +115,24 @@ function response(status, headers, body)
     io.stderr:write("BENCH_ERROR " .. status .. " " .. string.sub(body or "", 1, 300) .. "\n")
   end
 end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH_JSON {"requests": %d, "duration_s": %.6f, "p50_ms": %.3f, "p99_ms": %.3f, ' ..
-    '"max_ms": %.3f, "socket_errors": %d, "status_errors": %d}\n',
-    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
-    latency:percentile(99) / 1000, latency.max / 1000,
-    e.connect + e.read + e.write + e.timeout, e.status))
-end
 """
 
 
-def run_wrk(base: str, key: str, path: str | None, token: str, clients: int, duration: float,
+def wrk_cell(base: str, key: str, path: str | None, token: str, clients: int, duration: float,
             napps: int, workdir: Path) -> dict:
     threads = 1  # one event loop drives 50 connections easily; leave the CPUs to the server
     mode = {"healthz": "get", "apps": "get", "config_one": "one", "config_spread": "spread"}[key]
     lua = (WRK_LUA.replace("__TOKEN__", token).replace("__MODE__", mode)
            .replace("__NAPPS__", str(napps)).replace("__THREADS__", str(threads))
-           .replace("__PATH__", path or ""))
+           .replace("__PATH__", path or "")) + WRK_DONE_LUA
     script = workdir / f"wrk-{key}.lua"
     script.write_text(lua)
-    answer = subprocess.run(
+    raw, stderr = run_wrk(
         ["wrk", "-t", str(threads), "-c", str(clients), "-d", f"{duration:g}s", "--timeout", "30s",
-         "-s", str(script), base + (path or "/")],
-        capture_output=True, text=True, timeout=duration + 60)
-    line = next((l for l in answer.stdout.splitlines() if l.startswith("BENCH_JSON ")), None)
-    if answer.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({answer.returncode}): {answer.stdout}\n{answer.stderr}")
-    raw = json.loads(line[len("BENCH_JSON "):])
-    for shown in (l for l in answer.stderr.splitlines() if l.startswith("BENCH_ERROR ")):
+         "-s", str(script), base + (path or "/")], duration)
+    for shown in (ln for ln in stderr.splitlines() if ln.startswith("BENCH_ERROR ")):
         print(f"  {key} c={clients}: {shown[len('BENCH_ERROR '):]}", file=sys.stderr)
-    return {"requests": raw["requests"], "rps": raw["requests"] / raw["duration_s"],
+    return {"requests": raw["requests"], "rps": raw["rps"],
             "p50_ms": raw["p50_ms"], "p99_ms": raw["p99_ms"], "max_ms": raw["max_ms"],
             "errors": raw["socket_errors"] + raw["status_errors"],
             "socket_errors": raw["socket_errors"], "status_errors": raw["status_errors"]}
@@ -452,7 +437,7 @@ def bench_database(kind: str, args, log) -> dict:
         log(f"[{kind}] counting queries in-process")
         result["profile"] = run_django_helper(controller, "profile", args.apps)
 
-        runner = run_wrk if args.client == "wrk" else run_python
+        runner = wrk_cell if args.client == "wrk" else run_python
         workdir = data_dir / "bench"
         workdir.mkdir()
         # Warm-up: every gunicorn worker thread opens its connection and loads its code.
@@ -546,9 +531,6 @@ def machine() -> dict:
     }
 
 
-def fmt(x: float, digits: int = 1) -> str:
-    return f"{x:,.{digits}f}"
-
 
 def render(results: list[dict], args, info: dict, started: datetime) -> str:
     client = (f"{info['wrk']} (1 thread, closed loop, keep-alive)" if args.client == "wrk"
@@ -627,20 +609,6 @@ def render(results: list[dict], args, info: dict, started: datetime) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_section(body: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    block = f"{SECTION}\n\n{body}"
-    start = text.find(SECTION + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + block
-    else:
-        nxt = re.search(r"^## ", text[start + len(SECTION):], flags=re.M)
-        end = start + len(SECTION) + nxt.start() if nxt else len(text)
-        text = text[:start] + block + ("\n" if nxt else "") + text[end:]
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--databases", default="sqlite,postgres",
@@ -708,7 +676,7 @@ def main(argv=None) -> int:
         args.json.write_text(json.dumps({"machine": info, "args": {k: v for k, v in vars(args).items() if k != "json"},
                                          "results": results}, indent=2, default=str))
     if args.write:
-        write_section(body)
+        write_section(SECTION, body)
         log(f"updated {DOC.relative_to(ROOT)}")
     return 0
 

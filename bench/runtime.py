@@ -53,11 +53,11 @@ if str(ROOT) not in sys.path:
 import docker  # noqa: E402
 import requests  # noqa: E402
 
+from bench.common import DOC, WRK_DONE_LUA, fmt, run_wrk, write_section  # noqa: E402
 from deis.router import Router  # noqa: E402
 from tests.conftest import LiveController, free_port, start_live_controller  # noqa: E402
 from tests.scheduler.busybox_image import ensure_image  # noqa: E402
 
-DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Runtime (bench/runtime.py)"
 WEB = "echo $DEIS_RELEASE > /www/r; hostname > /www/h; exec httpd -f -p $PORT -h /www"
 BARE_CMD = ["/bin/sh", "-c", "exec httpd -f -p 8080 -h /www"]
@@ -65,9 +65,6 @@ GOAL_CONFIG_RATIO, GOAL_SCALE_S, GOAL_RPS_SHARE = 3.0, 5.0, 0.90
 SCALE_TO = 20
 POLL = 0.01
 
-
-def fmt(x: float, digits: int = 2) -> str:
-    return f"{x:,.{digits}f}"
 
 
 def wait_until(check, timeout: float, what: str):
@@ -211,29 +208,13 @@ class Platform:
         return address_of(c), int(c.labels[f"{self.namespace}.port"])
 
 
-WRK_LUA = r"""
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH_JSON {"requests": %d, "duration_s": %.6f, "p50_ms": %.3f, "p99_ms": %.3f, ' ..
-    '"socket_errors": %d, "status_errors": %d}\n',
-    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
-    latency:percentile(99) / 1000, e.connect + e.read + e.write + e.timeout, e.status))
-end
-"""
 
 
-def run_wrk(url: str, host: str | None, duration: float, connections: int, script: Path) -> dict:
+def wrk_run(url: str, host: str | None, duration: float, connections: int, script: Path) -> dict:
     cmd = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{duration:g}s", "--timeout", "10s", "-s", str(script)]
     if host:
         cmd += ["-H", f"Host: {host}"]
-    out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=duration + 60)
-    line = next((l for l in out.stdout.splitlines() if l.startswith("BENCH_JSON ")), None)
-    if out.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout}\n{out.stderr}")
-    raw = json.loads(line[len("BENCH_JSON "):])
-    raw["rps"] = raw["requests"] / raw["duration_s"]
-    return raw
+    return run_wrk(cmd + [url], duration)[0]
 
 
 # --- the report ---------------------------------------------------------------------------------
@@ -323,12 +304,12 @@ def report(m: dict, res: dict, args) -> str:
         "",
         "| measurement | platform | baseline | ratio | goal | result |",
         "| --- | ---: | ---: | ---: | --- | --- |",
-        f"| config change -> new release served via router (median s) | {fmt(cfg_med)} | {fmt(base1_med)} "
+        f"| config change -> new release served via router (median s) | {fmt(cfg_med, 2)} | {fmt(base1_med, 2)} "
         f"(one bare `docker run -d`) | {fmt(cfg_ratio, 1)}x | <= {GOAL_CONFIG_RATIO:g}x baseline | "
         f"{met(cfg_ratio <= GOAL_CONFIG_RATIO)} (median; "
         f"{sum(c['serve_s'] > GOAL_CONFIG_RATIO * base1_med for c in cfg)} of {len(cfg)} runs over) |",
-        f"| scale web 1 -> {SCALE_TO}, all {SCALE_TO} served via router (median s) | {fmt(sc_router)} | "
-        f"{fmt(base20_med)} ({SCALE_TO} bare containers, sequential) | {fmt(sc_router / base20_med, 1)}x | "
+        f"| scale web 1 -> {SCALE_TO}, all {SCALE_TO} served via router (median s) | {fmt(sc_router, 2)} | "
+        f"{fmt(base20_med, 2)} ({SCALE_TO} bare containers, sequential) | {fmt(sc_router / base20_med, 1)}x | "
         f"< {GOAL_SCALE_S:g} s | {met(sc_router < GOAL_SCALE_S)} (median; "
         f"{sum(s['router_all_s'] >= GOAL_SCALE_S for s in sc)} of {len(sc)} runs >= {GOAL_SCALE_S:g} s) |",
         f"| router rps vs container direct (median) | {fmt(r_rps, 0)} | {fmt(d_rps, 0)} (direct) | "
@@ -349,11 +330,11 @@ def report(m: dict, res: dict, args) -> str:
         "",
         "| target (web=1) | rps | p50 ms | p99 ms | rps / direct | p99 / direct | errors |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-        f"| container direct (baseline) | {fmt(d_rps, 0)} | {fmt(med(direct, 'p50_ms'))} | "
-        f"{fmt(med(direct, 'p99_ms'))} | 1 | 1 | "
+        f"| container direct (baseline) | {fmt(d_rps, 0)} | {fmt(med(direct, 'p50_ms'), 2)} | "
+        f"{fmt(med(direct, 'p99_ms'), 2)} | 1 | 1 | "
         f"{sum(r['socket_errors'] + r['status_errors'] for r in direct)} |",
-        f"| router (nginx, Host header) | {fmt(r_rps, 0)} | {fmt(med(routed, 'p50_ms'))} | "
-        f"{fmt(med(routed, 'p99_ms'))} | {share:.2f} | {med(routed, 'p99_ms') / med(direct, 'p99_ms'):.1f}x | "
+        f"| router (nginx, Host header) | {fmt(r_rps, 0)} | {fmt(med(routed, 'p50_ms'), 2)} | "
+        f"{fmt(med(routed, 'p99_ms'), 2)} | {share:.2f} | {med(routed, 'p99_ms') / med(direct, 'p99_ms'):.1f}x | "
         f"{sum(r['socket_errors'] + r['status_errors'] for r in routed)} |",
         "",
         f"Router runs (rps): direct {', '.join(fmt(r['rps'], 0) for r in direct)}; "
@@ -361,19 +342,6 @@ def report(m: dict, res: dict, args) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def write_section(body: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    block = f"{SECTION}\n\n{body}"
-    start = text.find(SECTION + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + block
-    else:
-        nxt = re.search(r"^## ", text[start + len(SECTION):], flags=re.M)
-        end = start + len(SECTION) + nxt.start() if nxt else len(text)
-        text = text[:start] + block + ("\n" if nxt else "") + text[end:]
-    DOC.write_text(text)
 
 
 def main(argv=None) -> int:
@@ -436,7 +404,7 @@ def main(argv=None) -> int:
 
         print("3. router vs direct (wrk)", file=sys.stderr)
         script = workdir / "wrk.lua"
-        script.write_text(WRK_LUA)
+        script.write_text(WRK_DONE_LUA)
         fresh_port = iter(range(9000, 9100))
 
         def fresh_target():
@@ -450,8 +418,8 @@ def main(argv=None) -> int:
         def measure(target: str, duration: float) -> dict:
             address, port = fresh_target()
             if target == "direct":
-                return run_wrk(f"http://{address}:{port}/", None, duration, args.connections, script)
-            return run_wrk(f"{p.router_url}/", p.host, duration, args.connections, script)
+                return wrk_run(f"http://{address}:{port}/", None, duration, args.connections, script)
+            return wrk_run(f"{p.router_url}/", p.host, duration, args.connections, script)
 
         measure("direct", 1)  # warm-up
         measure("router", 1)
@@ -476,7 +444,7 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": m, "results": res}, indent=2))
     if args.write:
-        write_section(body)
+        write_section(SECTION, body)
         print(f"wrote section '{SECTION[3:]}' of {DOC.relative_to(ROOT)}", file=sys.stderr)
     return 0
 
