@@ -67,3 +67,19 @@ def test_malformed_json_is_400(alice, app):
     assert answer.status_code == 400
     answer = alice.generic("POST", "/v1/apps", '"a string"')
     assert answer.status_code == 400
+
+
+def test_key_hook_names_the_owner_of_a_key(builder, alice, anon):
+    from tests.pki import ssh_public_key
+
+    added = alice.post("/v1/keys", {"id": "laptop", "public": ssh_public_key()})
+    assert added.status_code == 201, added.content
+    fingerprint = added.json()["fingerprint"]
+    answer = builder.get(f"/v1/hooks/key/{fingerprint}")
+    assert answer.status_code == 200
+    assert answer.json() == {"username": "alice", "fingerprint": fingerprint, "id": "laptop"}
+    assert builder.get(f"/v1/hooks/key/{fingerprint.upper()}").json()["username"] == "alice"
+    missing = builder.get("/v1/hooks/key/00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff")
+    assert missing.status_code == 404 and "keys:add" in missing.json()["detail"]
+    assert anon.get(f"/v1/hooks/key/{fingerprint}").status_code == 401
+    assert alice.get(f"/v1/hooks/key/{fingerprint}").status_code == 401

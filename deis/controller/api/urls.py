@@ -47,6 +47,7 @@ urlpatterns = [
     re_path(r"^certs/(?P<common_name>[*\w.-]+)/?$", views.CertDetailView.as_view()),
     re_path(r"^certs/?$", views.CertsView.as_view()),
     # builder hooks
+    re_path(r"^hooks/key/(?P<fingerprint>[0-9a-fA-F:]+)/?$", views.KeyHookView.as_view()),
     re_path(r"^hooks/push/?$", views.PushHookView.as_view()),
     re_path(r"^hooks/config/?$", views.ConfigHookView.as_view()),
     re_path(r"^hooks/build/?$", views.BuildHookView.as_view()),

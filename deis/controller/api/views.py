@@ -575,6 +575,17 @@ class HookView(generics.GenericAPIView):
         return app, user
 
 
+class KeyHookView(HookView):
+    """Whose key is this? The builder's SSH server asks before it lets a key in."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, fingerprint):
+        key = Key.objects.select_related("owner").filter(fingerprint=fingerprint.lower()).first()
+        if key is None:
+            raise NotFound("No user has this key; add it with `deis keys:add`.")
+        return Response({"username": key.owner.username, "fingerprint": key.fingerprint, "id": key.id})
+
+
 class PushHookView(HookView):
     serializer_class = serializers.PushHookInput
 
