@@ -1,0 +1,40 @@
+"""The builder: `git push` over SSH -> build (buildpacks or Dockerfile) -> release through the controller.
+
+Shared vocabulary of its modules:
+- `BuildError`: a build failed; its message is the reason shown to the person pushing.
+- `BuildResult`: what a build made (the image and its process types).
+- `BuildLimits`: memory, CPU and time limits of a build container (settable through the environment).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+# Receives the build's output a line at a time (no trailing newline), as it happens.
+Output = Callable[[str], None]
+
+
+class BuildError(Exception):
+    """A build failed; str(exc) says why, in words for the person pushing."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    image: str                                         # tag of the built image
+    procfile: dict[str, str] = field(default_factory=dict)  # Procfile, else the buildpack's defaults
+    buildpack: str | None = None                       # buildpack name(s); None for Dockerfile builds
+    dockerfile: str = ""                               # the Dockerfile's text for Dockerfile builds
+
+
+@dataclass(frozen=True)
+class BuildLimits:
+    memory: str = os.environ.get("DEIS_BUILD_MEMORY", "2g")
+    cpus: float = float(os.environ.get("DEIS_BUILD_CPUS", "2"))
+    timeout: float = float(os.environ.get("DEIS_BUILD_TIMEOUT", "900"))  # seconds
+
+
+def image_name(app: str, sha: str) -> str:
+    """The tag of an app's built image: deis-apps/<app>:git-<sha8>."""
+    return f"deis-apps/{app}:git-{sha[:8]}"
