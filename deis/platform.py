@@ -110,6 +110,79 @@ class Controller:
         return True
 
 
+@dataclass
+class Daemon:
+    """A platform process other than the controller (the reconciler, the logger, the builder):
+    started detached with a pid file and a log file in the data directory."""
+
+    name: str
+    argv: list[str]
+    data_dir: Path
+
+    @property
+    def pidfile(self) -> Path:
+        return self.data_dir / "run" / f"{self.name}.pid"
+
+    @property
+    def logfile(self) -> Path:
+        return self.data_dir / "logs" / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            os.kill(pid, 0)
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError, OSError):
+            return None
+        return pid if self.argv[-1].encode() in cmdline else None  # not a recycled pid
+
+    def start(self, env: dict | None = None) -> bool:
+        """Start unless running; True when started."""
+        if self.pid():
+            return False
+        for folder in (self.pidfile.parent, self.logfile.parent):
+            folder.mkdir(parents=True, exist_ok=True)
+        with open(self.logfile, "ab") as log:
+            proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    env=env or os.environ.copy(), start_new_session=True)
+        self.pidfile.write_text(str(proc.pid))
+        return True
+
+    def stop(self, wait: float = 30.0) -> bool:
+        pid = self.pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.1)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        self.pidfile.unlink(missing_ok=True)
+        return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it when it is our child
+    except ChildProcessError:
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[-1][:1]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def daemons(data_dir: Path) -> list[Daemon]:
+    """The processes `up` starts besides nginx and the controller, in start order."""
+    python = sys.executable
+    return [
+        Daemon("logger", [python, "-m", "deis.logger", "--data-dir", str(data_dir)], data_dir),
+        Daemon("reconciler", [python, "-m", "deis.controller", "reconcile"], data_dir),
+    ]
+
+
 def controller_from_env() -> Controller:
     return Controller(data_dir=default_data_dir(), port=int(os.environ.get("DEIS_CONTROLLER_PORT", "8000")))
 
@@ -144,10 +217,13 @@ def up() -> int:
         print("Deis is up.")
     if started:
         print(f"Started the router on port {router.http_port}.")
+    for daemon in daemons(controller.data_dir):
+        if daemon.start(controller.env()):
+            print(f"Started the {daemon.name}.")
     database = "PostgreSQL" if os.environ.get("DATABASE_URL") else "SQLite"
     print(f"  controller  {controller.url}      (data: {controller.data_dir}, {database})")
     print(f"  apps        {apps_url(router)}")
-    print(f"  logs        {controller.logfile}")
+    print(f"  logs        {controller.logfile.parent}/")
     print(f"Next: deis register {controller.url}")
     print("      (`make up` links deis into /usr/local/bin when it can; it is also in .venv/bin)")
     return 0
@@ -155,6 +231,9 @@ def up() -> int:
 
 def down() -> int:
     controller, router = controller_from_env(), router_from_env()
+    for daemon in reversed(daemons(controller.data_dir)):
+        if daemon.stop():
+            print(f"Stopped the {daemon.name}.")
     print("Stopped the controller." if controller.stop() else "The controller was not running.")
     if router.running():
         router.stop()
@@ -168,7 +247,12 @@ def status() -> int:
     state = "up" if pid and healthy else ("starting or failing" if pid else "down")
     print(f"controller  {state}  {controller.url}" + (f"  (pid {pid})" if pid else ""))
     print(f"router      {'up' if router.running() else 'down'}  port {router.http_port}")
-    return 0 if pid and healthy and router.running() else 1
+    ok = bool(pid and healthy and router.running())
+    for daemon in daemons(controller.data_dir):
+        dpid = daemon.pid()
+        print(f"{daemon.name:<11} {'up' if dpid else 'down'}" + (f"  (pid {dpid})" if dpid else ""))
+        ok = ok and dpid is not None
+    return 0 if ok else 1
 
 
 def main(argv=None) -> int:

@@ -91,6 +91,7 @@ def start_live_controller(tmp: Path, env: dict | None = None) -> tuple[Controlle
     os.environ.update(env or {})
     controller = Controller(data_dir=tmp, port=free_port(), bind_host="127.0.0.1", workers=2, threads=8)
     try:
+        controller.environment = controller.env()  # for other processes of this platform
         controller.start()
     finally:
         os.environ.clear()

@@ -3,10 +3,14 @@
 import os
 import subprocess
 import sys
+import time
+import uuid
 
+import docker
 import requests
 
-from tests.conftest import free_port
+from tests.conftest import LiveController, free_port
+from tests.scheduler.busybox_image import ensure_image
 
 
 def platform(command, env):
@@ -14,11 +18,19 @@ def platform(command, env):
                           capture_output=True, text=True, timeout=120)
 
 
-def test_up_is_idempotent_and_down_stops_it(tmp_path):
-    port, router_port = free_port(), free_port()
-    env = {**os.environ, "DEIS_DATA_DIR": str(tmp_path), "DEIS_CONTROLLER_PORT": str(port),
-           "DEIS_ROUTER_PORT": str(router_port), "DEIS_ROUTER_HTTPS_PORT": "0"}
+def platform_env(data_dir) -> dict:
+    """The platform on its defaults, but in its own data directory, ports and label namespace."""
+    env = {**os.environ, "DEIS_DATA_DIR": str(data_dir), "DEIS_CONTROLLER_PORT": str(free_port()),
+           "DEIS_ROUTER_PORT": str(free_port()), "DEIS_ROUTER_HTTPS_PORT": "0",
+           "DEIS_DOCKER_NAMESPACE": f"deis-platform-{uuid.uuid4().hex[:8]}", "DEIS_RECONCILE_INTERVAL": "1",
+           "DEIS_STOP_GRACE": "2", "DEIS_SETTLE": "1"}
     env.pop("DATABASE_URL", None)
+    return env
+
+
+def test_up_is_idempotent_and_down_stops_it(tmp_path):
+    env = platform_env(tmp_path)
+    port, router_port = env["DEIS_CONTROLLER_PORT"], env["DEIS_ROUTER_PORT"]
     try:
         first = platform("up", env)
         assert first.returncode == 0, first.stderr
@@ -26,6 +38,7 @@ def test_up_is_idempotent_and_down_stops_it(tmp_path):
         assert f"http://127.0.0.1:{port}" in first.stdout and "SQLite" in first.stdout
         assert "deis register" in first.stdout
         assert f"Started the router on port {router_port}" in first.stdout
+        assert "Started the logger." in first.stdout and "Started the reconciler." in first.stdout
         assert f"http://<app>.localhost:{router_port}/" in first.stdout
         assert requests.get(f"http://127.0.0.1:{router_port}/", headers={"Host": "nope.localhost"}).status_code == 404
         assert (tmp_path / "controller.sqlite3").exists()
@@ -34,9 +47,53 @@ def test_up_is_idempotent_and_down_stops_it(tmp_path):
         second = platform("up", env)
         assert second.returncode == 0, second.stderr
         assert "already up" in second.stdout and pid in second.stdout
-        assert platform("status", env).returncode == 0
+        assert "Started the" not in second.stdout
+        state = platform("status", env)
+        assert state.returncode == 0 and "reconciler  up" in state.stdout and "logger      up" in state.stdout
     finally:
         stopped = platform("down", env)
     assert "Stopped the controller." in stopped.stdout and "Stopped the router." in stopped.stdout
+    assert "Stopped the reconciler." in stopped.stdout and "Stopped the logger." in stopped.stdout
     assert platform("status", env).returncode == 1
     assert "was not running" in platform("down", env).stdout
+
+
+def test_apps_come_back_after_the_platform_and_their_containers_were_stopped(tmp_path):
+    """As after a reboot: everything stopped, `up` again, and the app serves as it was."""
+    env = platform_env(tmp_path)
+    client, namespace = docker.from_env(), env["DEIS_DOCKER_NAMESPACE"]
+    image = ensure_image(client)
+    router = f"http://127.0.0.1:{env['DEIS_ROUTER_PORT']}/"
+    app = f"phoenix-{uuid.uuid4().hex[:6]}"  # container names are global to the engine
+    try:
+        assert platform("up", env).returncode == 0
+        from deis.platform import Controller
+
+        live = LiveController(Controller(data_dir=tmp_path, port=int(env["DEIS_CONTROLLER_PORT"])))
+        user = live.register("admin")
+        assert user.post("/v1/apps", json={"id": app}).status_code == 201
+        web = "exec httpd -f -p $PORT -h /www"
+        assert user.post(f"/v1/apps/{app}/builds", json={"image": image, "procfile": {"web": web}}).status_code == 201
+        assert user.post(f"/v1/apps/{app}/scale", json={"web": 2}).status_code == 204
+        assert requests.get(router, headers={"Host": f"{app}.localhost"}, timeout=10).status_code == 200
+
+        assert platform("down", env).returncode == 0
+        for container in client.containers.list(filters={"label": f"{namespace}.managed=1"}):
+            container.stop(timeout=1)
+        assert platform("up", env).returncode == 0
+        deadline, answer = time.monotonic() + 60, None
+        while time.monotonic() < deadline:
+            try:
+                answer = requests.get(router, headers={"Host": f"{app}.localhost"}, timeout=5).status_code
+            except requests.RequestException as exc:
+                answer = repr(exc)
+            if answer == 200:
+                break
+            time.sleep(0.5)
+        assert answer == 200
+        states = [(p["name"], p["state"]) for p in user.get(f"/v1/apps/{app}/containers").json()["results"]]
+        assert states == [(f"{app}.v2.web.1", "up"), (f"{app}.v2.web.2", "up")]
+    finally:
+        platform("down", env)
+        for container in client.containers.list(all=True, filters={"label": f"{namespace}.managed=1"}):
+            container.remove(force=True)

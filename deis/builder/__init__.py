@@ -35,6 +35,11 @@ class BuildLimits:
     timeout: float = float(os.environ.get("DEIS_BUILD_TIMEOUT", "900"))  # seconds
 
 
+def image_repository(app: str) -> str:
+    """Where an app's built images live; `deis destroy` removes the images of this repository."""
+    return f"deis-apps/{app}"
+
+
 def image_name(app: str, sha: str) -> str:
     """The tag of an app's built image: deis-apps/<app>:git-<sha8>."""
-    return f"deis-apps/{app}:git-{sha[:8]}"
+    return f"{image_repository(app)}:git-{sha[:8]}"

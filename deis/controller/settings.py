@@ -56,6 +56,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 # Which scheduler backend runs releases ("none" until the Docker backend exists).
 SCHEDULER_BACKEND = os.environ.get("DEIS_SCHEDULER", "none")
 DEFAULT_LOG_LINES = 100
+LOG_DIR = DATA_DIR / "logs" / "apps"  # deis/logger's store: one file per app
+RELEASE_PHASE_TIMEOUT = float(os.environ.get("DEIS_RELEASE_PHASE_TIMEOUT", "600"))
+RECONCILE_INTERVAL = float(os.environ.get("DEIS_RECONCILE_INTERVAL", "10"))
 # The router (nginx) the controller configures; `deis-platform up` starts it on these ports.
 ROUTER_HTTP_PORT = int(os.environ.get("DEIS_ROUTER_PORT", "80"))
 ROUTER_HTTPS_PORT = int(os.environ.get("DEIS_ROUTER_HTTPS_PORT", "443"))

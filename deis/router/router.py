@@ -239,6 +239,18 @@ class Router:
                                            f"{self._error_log_tail()}")
             return result
 
+    def apply_if_changed(self, routes: list[Route]) -> ApplyResult | None:
+        """apply() unless nginx already serves exactly `routes` (the reconciler calls this often)."""
+        with self._locked():
+            state = self._load_state()
+            try:
+                wanted = {r.app: validate(r) for r in routes}
+            except InvalidRoute:
+                wanted = None  # apply() reports it
+            if self.running() and state["routes"] == wanted:
+                return None
+        return self.apply(routes)
+
     def _build(self, routes: list[Route], state: dict) -> ApplyResult:
         """Render, test and swap in a new generation; returns what happened to each app."""
         last_good: dict[str, Route] = state["routes"]

@@ -7,6 +7,7 @@ database objects); a backend makes the engine match it. Until a backend is confi
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -73,6 +74,20 @@ class Scheduler:
     name = "abstract"
     available = True  # False only for the stand-in used while no engine is configured
 
+    @contextmanager
+    def locked(self, app: str):
+        """Serialise changes to one app (re-entrant); engines without shared state need none."""
+        yield
+
+    def apps(self) -> set[str]:
+        """Apps the engine has processes of (the reconciler removes those the controller forgot)."""
+        return set()
+
+    def reconcile_app(self, spec: "ReleaseSpec | None", structure: dict, app: str | None = None,
+                      switch: "SwitchRoutes | None" = None) -> dict:
+        """Converge one app to `structure` of `spec` (None: nothing should run). Idempotent."""
+        return {}
+
     def deploy(self, spec: ReleaseSpec, structure: dict, switch: SwitchRoutes | None = None) -> None:
         """Run `structure` ({type: count}) of `spec`: start the new processes, wait until they are
         healthy, call `switch`, then stop the old ones. Raise DeployError and leave the old
@@ -99,8 +114,9 @@ class Scheduler:
     def logs(self, app: str, lines: int) -> list[str]:
         raise NotImplementedError
 
-    def destroy(self, app: str) -> None:
-        """Remove everything the app has in the engine (containers, networks, images)."""
+    def destroy(self, app: str, images: list[str] | tuple = ()) -> None:
+        """Remove everything the app has in the engine: its containers, and `images` (built for it
+        alone) unless something else still uses them."""
         raise NotImplementedError
 
 
@@ -137,7 +153,7 @@ class UnavailableScheduler(Scheduler):
     def logs(self, app, lines):
         self._refuse("read for logs")
 
-    def destroy(self, app):
+    def destroy(self, app, images=()):
         return None
 
 

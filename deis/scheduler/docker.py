@@ -63,12 +63,14 @@ from . import (
 from .health import http_check, settings_from_env, tcp_open
 
 TIMEOUT_EXIT_CODE = 124
+ONEOFF_LEFTOVER_AFTER = 60.0  # seconds after a one-off finished that the reconciler removes it
 DEFAULT_PORT = 5000
 ALIVE = ("running", "restarting")
 _MEMORY = re.compile(r"^\s*(\d+)\s*([bkmg])?b?\s*$", re.IGNORECASE)
 
 # Shared by every instance in the process (get_scheduler() makes a new one per request).
-_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LOCKS: dict[tuple[str, str], threading.RLock] = {}
+_HELD = threading.local()     # (namespace, app) keys whose file lock this thread holds
 _LOCKS_GUARD = threading.Lock()
 _PENDING: set[str] = set()    # container names started by a rollout, not yet switched to
 _RETIRING: set[str] = set()   # container names switched away from, being stopped
@@ -101,12 +103,24 @@ def _timestamp(raw: str) -> tuple[str, str]:
     return f"{whole}.{frac}", f"{whole}.{frac[:6]}+00:00"
 
 
+def _report() -> dict:
+    return {"started": [], "restarted": [], "removed": [], "deployed": [], "errors": {}}
+
+
+def _merge(report: dict, more: dict) -> None:
+    for key, value in more.items():
+        if isinstance(value, dict):
+            report[key].update(value)
+        else:
+            report[key].extend(value)
+
+
 def _endpoint_key(endpoint: Endpoint) -> tuple:
     return (endpoint.type, endpoint.num, endpoint.address)
 
 
-def _started_at(attrs: dict) -> float | None:
-    raw = attrs.get("State", {}).get("StartedAt") or ""
+def _started_at(attrs: dict, key: str = "StartedAt") -> float | None:
+    raw = attrs.get("State", {}).get(key) or ""
     if not raw or raw.startswith("0001-"):
         return None
     whole, _, frac = raw.rstrip("Z").partition(".")
@@ -115,6 +129,10 @@ def _started_at(attrs: dict) -> float | None:
     except ValueError:
         return None
     return base + float("0." + (frac or "0"))
+
+
+def _finished_at(attrs: dict) -> float | None:
+    return _started_at(attrs, "FinishedAt")
 
 
 @dataclass
@@ -220,14 +238,29 @@ class DockerScheduler(Scheduler):
         return f"{self.namespace}.{key}"
 
     @contextmanager
-    def _locked(self, app: str):
+    def locked(self, app: str):
+        """Hold the app's lock (re-entrant in one thread): the controller holds it across reading
+        the desired release and running it, so a reconcile never sees a half-made decision."""
         with _LOCKS_GUARD:
-            lock = _LOCKS.setdefault((self.namespace, app), threading.Lock())
+            lock = _LOCKS.setdefault((self.namespace, app), threading.RLock())
         with lock:
+            held = getattr(_HELD, "keys", None)
+            if held is None:
+                held = _HELD.keys = set()
+            key = (self.namespace, app)
+            if key in held:  # this thread holds the file lock already
+                yield
+                return
             os.makedirs(self.lock_dir, exist_ok=True)
             with open(os.path.join(self.lock_dir, f"{self.namespace}.{app}.lock"), "a") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)
-                yield
+                held.add(key)
+                try:
+                    yield
+                finally:
+                    held.discard(key)
+
+    _locked = locked
 
     def _list(self, app: str | None = None) -> list[_Proc]:
         filters = [f"{self.label('managed')}=1"]
@@ -621,37 +654,70 @@ class DockerScheduler(Scheduler):
         return [entry[-1] for entry in entries[-lines:]]
 
     @_docker_errors
-    def destroy(self, app: str) -> None:
-        """Remove every container of the app (one-offs too), at once. Images are the registry's
-        business: they are left alone."""
+    def destroy(self, app: str, images: list[str] | tuple = ()) -> None:
+        """Remove every container of the app (one-offs too), at once, then `images`; an image
+        another container still uses stays."""
+        import docker.errors
+
         with self._locked(app):
             for proc in self._list(app):
                 self._remove_now(proc.container)
+            for image in images:
+                try:
+                    self.client.images.remove(image)
+                except docker.errors.ImageNotFound:
+                    pass
+                except docker.errors.APIError as exc:
+                    if exc.status_code != 409:  # 409: in use by another container
+                        raise
+
+    @_docker_errors
+    def apps(self) -> set[str]:
+        return {p.app for p in self._list()}
 
     @_docker_errors
     def reconcile(self, desired: dict) -> dict:
-        """Converge the engine to `desired` ({app: (spec, structure)}): remove containers of apps not
-        desired and of other releases or beyond the counts, start missing processes, start dead ones
-        again, remove finished one-offs. A release change that never completed (only other releases
-        running) gets a health-checked rollout instead. Idempotent. Returns what it did:
-        {"started", "restarted", "removed": [names], "deployed": [apps], "errors": {app: reason}}."""
-        report = {"started": [], "restarted": [], "removed": [], "deployed": [], "errors": {}}
-        for app in sorted({p.app for p in self._list()} - set(desired)):
-            with self._locked(app):
-                procs = self._list(app)
-                self._stop_and_remove(procs)
-                report["removed"].extend(p.name for p in procs)
+        """Converge the engine to `desired` ({app: (spec, structure)}), removing apps not in it. For
+        one process that owns all the apps (tests); the controller's reconciler goes app by app
+        with `apps()` and `reconcile_app()` under each app's lock."""
+        report = _report()
+        for app in sorted(self.apps() - set(desired)):
+            _merge(report, self.reconcile_app(None, {}, app=app))
         for app, (spec, structure) in sorted(desired.items()):
-            try:
-                with self._locked(app):
-                    self._reconcile_app(spec, structure, report)
-            except SchedulerError as exc:
-                report["errors"][app] = str(exc)
+            _merge(report, self.reconcile_app(spec, structure))
         return report
 
-    def _reconcile_app(self, spec: ReleaseSpec, structure: dict, report: dict) -> None:
+    @_docker_errors
+    def reconcile_app(self, spec: ReleaseSpec | None, structure: dict, app: str | None = None,
+                      switch: SwitchRoutes | None = None) -> dict:
+        """Converge one app: remove containers of other releases or beyond the counts and finished
+        one-offs, start missing processes, start dead ones again. A release change that never
+        completed (only other releases running) gets a health-checked rollout instead, switched
+        with `switch`. `spec` None: nothing should run. Returns {"started", "restarted",
+        "removed": [names], "deployed": [apps], "errors": {app: reason}}."""
+        app = spec.app if spec is not None else app
+        report = _report()
+        try:
+            with self.locked(app):
+                if spec is None:
+                    procs = self._list(app)
+                    self._stop_and_remove(procs)
+                    report["removed"].extend(p.name for p in procs)
+                else:
+                    self._reconcile_app(spec, structure, report, switch)
+        except DeployError:
+            raise
+        except SchedulerError as exc:
+            report["errors"][app] = str(exc)
+        return report
+
+    def _reconcile_app(self, spec: ReleaseSpec, structure: dict, report: dict,
+                       switch: SwitchRoutes | None = None) -> None:
         procs = self._list(spec.app)
-        for proc in [p for p in procs if p.oneoff and p.status not in ALIVE and p.status != "created"]:
+        # One-offs finished a while ago: left behind by a controller that died while running them
+        # (a live run() reads the output of its finished container before removing it).
+        for proc in [p for p in procs if p.oneoff and p.status not in ALIVE and p.status != "created"
+                     and time.time() - (_finished_at(p.attrs) or 0) > ONEOFF_LEFTOVER_AFTER]:
             self._remove_now(proc.container)
             report["removed"].append(proc.name)
         procs = [p for p in procs if not p.oneoff]
@@ -659,7 +725,7 @@ class DockerScheduler(Scheduler):
         ours = {(p.type, p.num): p for p in procs if p.release == spec.release and (p.type, p.num) in wanted}
         others_alive = [p for p in procs if p.release != spec.release and p.status in ALIVE]
         if wanted and not ours and others_alive:
-            self._rollout(spec, structure, None)
+            self._rollout(spec, structure, switch)
             report["deployed"].append(spec.app)
             return
         extras = [p for p in procs if ours.get((p.type, p.num)) is not p]

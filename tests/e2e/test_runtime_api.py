@@ -2,46 +2,10 @@
 name, change config without losing the app, keep serving when a new release never becomes healthy.
 """
 
-import uuid
-
-import docker
-import pytest
 import requests
 
-from deis.router import Router
-from tests.conftest import LiveController, free_port, start_live_controller, unique
-from tests.scheduler.busybox_image import ensure_image
-
-WEB = "exec httpd -f -p $PORT -h /www"
-
-
-@pytest.fixture(scope="module")
-def runtime(tmp_path_factory):
-    """A controller using the Docker backend (its own label namespace) and its own router."""
-    client = docker.from_env()
-    image = ensure_image(client)
-    namespace = f"deis-e2e-{uuid.uuid4().hex[:8]}"
-    http_port, https_port = free_port(), free_port()
-    data_dir = tmp_path_factory.mktemp("e2e-platform")
-    env = {"DEIS_SCHEDULER": "docker", "DEIS_DOCKER_NAMESPACE": namespace, "DEIS_STOP_GRACE": "2",
-           "DEIS_SETTLE": "1", "DEIS_DEPLOY_TIMEOUT": "20", "DEIS_ROUTER_PORT": str(http_port),
-           "DEIS_ROUTER_HTTPS_PORT": str(https_port)}
-    router = Router(data_dir, http_port=http_port, https_port=https_port)
-    router.start()
-    controller, stop = start_live_controller(data_dir, env)
-    live = LiveController(controller)
-    live.admin = live.register("admin")
-    try:
-        yield {"live": live, "image": image, "http_port": http_port}
-    finally:
-        stop()
-        router.stop()
-        for container in client.containers.list(all=True, filters={"label": f"{namespace}.managed=1"}):
-            container.remove(force=True)
-
-
-def through_router(runtime, host, path="/"):
-    return requests.get(f"http://127.0.0.1:{runtime['http_port']}{path}", headers={"Host": host}, timeout=10)
+from tests.conftest import unique
+from tests.e2e.conftest import WEB, through_router
 
 
 def test_deploy_serve_config_and_failed_release(runtime):

@@ -2,22 +2,47 @@
 
 The router's configuration always covers every app: a switch during one app's deploy keeps the
 others' current endpoints, and domain or certificate changes re-apply the same way.
+
+Every change of what runs holds the app's scheduler lock from reading the desired state to
+running it, so two deploys of one app queue (the later release wins, never a mix) and the
+reconciler never acts on a decision half made.
 """
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 
+from deis.logger import LogStore, platform_line
 from deis.router import Certificate as RouteCertificate, Route, Router
-from deis.scheduler import DeployError, Endpoint, ReleaseSpec, get_scheduler
+from deis.scheduler import DeployError, Endpoint, ReleaseSpec, SchedulerError, get_scheduler
 
 from .models import App, Certificate, Release
 from .releases import release_spec
+
+log = logging.getLogger("deis.controller")
+
+
+class ReleasePhaseError(DeployError):
+    """The Procfile's `release` command failed: the deploy stops before any process starts."""
 
 
 def router() -> Router:
     return Router(settings.DATA_DIR, http_port=settings.ROUTER_HTTP_PORT,
                   https_port=settings.ROUTER_HTTPS_PORT, install=False)
+
+
+def log_store() -> LogStore:
+    return LogStore(settings.LOG_DIR)
+
+
+def event(app_id: str, message: str) -> None:
+    """A platform line in the app's log (`deis logs` shows it among the processes' lines)."""
+    try:
+        log_store().append(app_id, [platform_line(message)])
+    except OSError as exc:  # the log is a courtesy; the change itself has happened
+        log.warning("could not log an event of %s: %s", app_id, exc)
 
 
 def default_structure(spec: ReleaseSpec) -> dict:
@@ -54,24 +79,123 @@ def switch_for(app: App):
     return switch
 
 
-def scale(app: App, release: Release, structure: dict) -> None:
-    get_scheduler().scale(release_spec(release), structure, switch_for(app))
-    App.objects.filter(pk=app.pk).update(structure=structure)
+def _structure_text(structure: dict) -> str:
+    return " ".join(f"{t}={n}" for t, n in sorted(structure.items())) or "nothing"
+
+
+def scale(app: App, release: Release, structure: dict, user=None) -> None:
+    scheduler = get_scheduler()
+    with scheduler.locked(app.id):
+        scheduler.scale(release_spec(release), structure, switch_for(app))
+        App.objects.filter(pk=app.pk).update(structure=structure)
+    who = f"{user.username} " if user is not None else ""
+    event(app.id, f"{who}scaled {_structure_text(structure)}")
 
 
 def deploy(app: App, release: Release, structure: dict | None = None) -> None:
     """Run `release` at `structure` (the app's desired counts by default). A release that never
-    becomes healthy is marked failed with the reason and the old one keeps serving."""
+    becomes healthy, or whose release command fails, is marked failed with the reason and the old
+    one keeps serving. When a newer release was made meanwhile, its own deploy runs it instead."""
     scheduler = get_scheduler()
-    spec = release_spec(release)
-    if spec.image == "":
-        return  # a release without a build (config before the first deploy) runs nothing
-    wanted = structure if structure is not None else (app.structure or default_structure(spec))
+    with scheduler.locked(app.id):
+        newest = app.releases.filter(failed=False).order_by("-version").values_list("version", flat=True).first()
+        if newest is not None and newest > release.version:
+            return
+        spec = release_spec(release)
+        if spec.image == "":
+            return  # a release without a build (config before the first deploy) runs nothing
+        current = App.objects.filter(pk=app.pk).values_list("structure", flat=True).first()
+        wanted = structure if structure is not None else (current or default_structure(spec))
+        try:
+            if scheduler.available and spec.procfile.get("release"):
+                release_phase(scheduler, spec)
+            scheduler.deploy(spec, wanted, switch_for(app))
+        except DeployError as exc:
+            failure = "\n".join([str(exc), *exc.logs])
+            Release.objects.filter(pk=release.pk).update(failed=True, failure=failure)
+            if isinstance(exc, ReleasePhaseError):
+                event(app.id, f"v{release.version} was not deployed: {exc}")
+                raise ReleasePhaseError(f"v{release.version} was not deployed: {exc}", exc.logs) from exc
+            event(app.id, f"v{release.version} did not become healthy: {exc}")
+            raise DeployError(f"v{release.version} did not become healthy: {exc}", exc.logs) from exc
+        if scheduler.available and wanted != current:
+            App.objects.filter(pk=app.pk).update(structure=wanted)
+    if scheduler.available:
+        event(app.id, f"v{release.version} deployed ({_structure_text(wanted)}): {release.summary}")
+
+
+def destroy(app: App) -> None:
+    """Remove the app's processes, the images built for it alone, its routes and its log."""
+    from deis.builder import image_repository
+
+    scheduler = get_scheduler()
+    own = image_repository(app.id) + ":"
+    images = sorted({image for image in app.builds.values_list("image", flat=True) if image.startswith(own)})
+    with scheduler.locked(app.id):
+        scheduler.destroy(app.id, images=images)
+        app.delete()
+    refresh_routes()
     try:
-        scheduler.deploy(spec, wanted, switch_for(app))
-    except DeployError as exc:
-        failure = "\n".join([str(exc), *exc.logs])
-        Release.objects.filter(pk=release.pk).update(failed=True, failure=failure)
-        raise DeployError(f"v{release.version} did not become healthy: {exc}", exc.logs) from exc
-    if scheduler.available and wanted != app.structure:
-        App.objects.filter(pk=app.pk).update(structure=wanted)
+        log_store().remove(app.id)
+    except OSError:
+        pass
+
+
+def release_phase(scheduler, spec: ReleaseSpec) -> None:
+    """Run the Procfile's `release` command in a one-off container of the new release."""
+    command = spec.procfile["release"]
+    code, output = scheduler.run(spec, command, timeout=settings.RELEASE_PHASE_TIMEOUT)
+    lines = output.splitlines()
+    if lines:
+        log_store().append(spec.app, [platform_line(f"release command: {line}", "release") for line in lines[-200:]])
+    if code != 0:
+        raise ReleasePhaseError(f"the release command `{command}` exited with code {code}", lines[-50:])
+
+
+def reconcile() -> dict:
+    """One pass of the reconciler: make the engine run what the database says, app by app under
+    each app's lock, then route to what runs. Level-triggered and idempotent: running it again
+    changes nothing. A release change that never completed is rolled out (and marked failed when
+    it cannot become healthy)."""
+    scheduler = get_scheduler()
+    report = {"started": [], "restarted": [], "removed": [], "deployed": [], "errors": {}}
+    if not scheduler.available:
+        return report
+
+    def merge(more: dict) -> None:
+        for key, value in more.items():
+            (report[key].update if isinstance(value, dict) else report[key].extend)(value)
+
+    for app_id in sorted(scheduler.apps()):
+        with scheduler.locked(app_id):
+            if not App.objects.filter(id=app_id).exists():  # destroyed, or never ours
+                merge(scheduler.reconcile_app(None, {}, app=app_id))
+    for app in App.objects.order_by("id"):
+        try:
+            with scheduler.locked(app.id):
+                app.refresh_from_db()
+                release = app.current_release()
+                spec = release_spec(release) if release is not None and release.build_id else None
+                if spec is None:
+                    merge(scheduler.reconcile_app(None, {}, app=app.id))
+                    continue
+                structure = app.structure or default_structure(spec)
+                try:
+                    merge(scheduler.reconcile_app(spec, structure, switch=switch_for(app)))
+                except DeployError as exc:
+                    failure = "\n".join([str(exc), *exc.logs])
+                    Release.objects.filter(pk=release.pk).update(failed=True, failure=failure)
+                    event(app.id, f"v{release.version} did not become healthy: {exc}")
+                    report["errors"][app.id] = str(exc)
+        except SchedulerError as exc:
+            report["errors"][app.id] = str(exc)
+    for app_id in set(report["deployed"]):
+        event(app_id, "the reconciler completed an interrupted deploy")
+    try:
+        r = router()
+        if not r.running():
+            r.start()
+        r.apply_if_changed(routes())
+    except Exception as exc:  # noqa: BLE001 - reported; the next pass tries again
+        report["errors"]["router"] = str(exc)
+    return report

@@ -1,0 +1,141 @@
+"""From pushed files to a running release: check the commit out, build it (a Dockerfile at the root
+means `docker build`, anything else goes to the buildpacks), then make the release and deploy it
+through the controller's build hook, printing each step to the person pushing as it happens.
+
+Every failure is a BuildError whose message is the reason; the caller prints it and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from deis.builder import BuildError, BuildLimits, BuildResult, Output, image_name
+from deis.builder.controller import Hooks, HookError
+from deis.builder.repos import acquire_app_lock, builder_dir
+
+STEP, INDENT = "-----> ", "       "
+SUBMODULE_MODE = "160000"
+
+
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, errors="replace")
+    if done.returncode != 0:
+        raise BuildError(f"git {args[0]} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def checkout(repo: Path, sha: str, dest: Path, output: Output) -> None:
+    """The commit's files into `dest` with `git archive | tar -x` (streamed, so large and binary
+    files are fine). Submodules are not fetched: their folders stay empty, and the push says so."""
+    entries = [line.split("\t", 1) for line in _git(repo, "ls-tree", "-r", "-z", sha).split("\0") if line]
+    if not entries:
+        raise BuildError("The pushed commit has no files: there is nothing to build. "
+                         "Commit your app's files and push again.")
+    for meta, path in entries:
+        if meta.startswith(SUBMODULE_MODE + " "):
+            output(f"{INDENT}Submodule {path} is not fetched (submodules are not supported): "
+                   "its folder stays empty; vendor its files if the app needs them.")
+    archive = subprocess.Popen(["git", "archive", "--format=tar", sha], cwd=repo,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    untar = subprocess.run(["tar", "-x", "--no-same-owner", "-C", str(dest)], stdin=archive.stdout,
+                           capture_output=True, text=True, errors="replace")
+    archive.stdout.close()
+    archive_error = archive.stderr.read().decode(errors="replace").strip()
+    if archive.wait() != 0 or untar.returncode != 0:
+        raise BuildError(f"Checking out {sha[:8]} failed: {archive_error or untar.stderr.strip()}")
+
+
+def _describe(result: BuildResult, output: Output) -> None:
+    """The process types, worded as the buildpack builds word them."""
+    if result.procfile:
+        output(f"{STEP}Procfile declares types -> {', '.join(result.procfile)}")
+    else:
+        output(f"{STEP}Default process types -> cmd (the image's CMD)")
+
+
+def build(source: Path, app: str, sha: str, env: dict, output: Output, data_dir: Path,
+          limits: BuildLimits | None = None, labels: dict | None = None) -> BuildResult:
+    """Build `source` into the app's image for `sha` (BuildError "Build failed: ..." otherwise)."""
+    image = image_name(app, sha)
+    try:
+        if (source / "Dockerfile").is_file():
+            from deis.builder import dockerfile
+
+            output(STEP + "Building Docker image")
+            result = dockerfile.build(source, app, image, env, output, limits, labels)
+            _describe(result, output)
+            return result
+        from deis.builder import slug  # the buildpack half, imported when first needed
+
+        slug.apply_slugignore(source)
+        cache = builder_dir(data_dir) / "cache" / app
+        cache.mkdir(parents=True, exist_ok=True)
+        return slug.build_slug(source, app, image, env, cache, output, limits or BuildLimits(), labels or {})
+    except BuildError as exc:
+        message = str(exc)
+        raise BuildError(message if message.startswith("Build failed") else f"Build failed: {message}") from exc
+
+
+def release(hooks: Hooks, app: str, user: str, sha: str, result: BuildResult, output: Output) -> int:
+    """Make the release and deploy it (the controller waits until it is healthy); its version."""
+    try:
+        answer = hooks.build(user, app, sha, result.image, dict(result.procfile), result.dockerfile)
+    except HookError as exc:
+        raise BuildError(f"Launching failed: {exc}" if exc.status != 503 else str(exc)) from exc
+    version = answer["release"]["version"]
+    output(f"{STEP}Launching... done, v{version}")
+    for domain in answer.get("domains") or []:
+        output(f"{INDENT}http://{domain}")
+    return version
+
+
+def deploy_source(source: Path, app: str, user: str, sha: str, hooks: Hooks, output: Output,
+                  data_dir: Path, limits: BuildLimits | None = None) -> int:
+    """Build files already on disk and launch them; the new release's version."""
+    config = hooks.config(user, app)  # also the access check
+    env = {str(k): str(v) for k, v in (config.get("values") or {}).items()}
+    labels = {"io.deis.builder.app": app, "io.deis.builder.sha": sha, "io.deis.builder.user": user}
+    result = build(source, app, sha, env, output, data_dir, limits, labels)
+    return release(hooks, app, user, sha, result, output)
+
+
+def deploy_commit(repo: Path, sha: str, app: str, user: str, hooks: Hooks, output: Output,
+                  data_dir: Path) -> int:
+    """What the pre-receive hook runs for a pushed commit."""
+    with tempfile.TemporaryDirectory(prefix=f"deis-build-{app}-") as tmp:
+        checkout(repo, sha, Path(tmp), output)
+        return deploy_source(Path(tmp), app, user, sha, hooks, output, data_dir)
+
+
+def tree_digest(path: Path) -> str:
+    """40 hex digits naming a directory's content: local builds have no commit."""
+    digest = hashlib.sha1()
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if d != ".git")
+        for name in sorted(files):
+            full = Path(root) / name
+            digest.update(str(full.relative_to(path)).encode() + b"\0")
+            digest.update(os.readlink(full).encode() if full.is_symlink() else full.read_bytes())
+    return digest.hexdigest()
+
+
+def deploy_directory(directory: Path, app: str, user: str, hooks: Hooks, output: Output,
+                     data_dir: Path) -> int:
+    """`python -m deis.builder build DIR`: build a directory without git or SSH, under the app's
+    build lock like a push."""
+    directory = Path(directory).resolve()
+    if not directory.is_dir():
+        raise BuildError(f"{directory} is not a directory.")
+    sha = tree_digest(directory)
+    with acquire_app_lock(data_dir, app, output):
+        with tempfile.TemporaryDirectory(prefix=f"deis-build-{app}-") as tmp:
+            source = Path(tmp) / "src"
+            shutil.copytree(directory, source, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+            if not any(source.iterdir()):
+                raise BuildError(f"{directory} is empty: there is nothing to build.")
+            return deploy_source(source, app, user, sha, hooks, output, data_dir)

@@ -1,0 +1,225 @@
+"""The builder's SSH server: `git push`/`git clone` of apps, nothing else.
+
+Keys are checked by their MD5 fingerprint through the controller (`GET /v1/hooks/key/<fp>`), access
+to the app through `POST /v1/hooks/config`; then git's own receive-pack/upload-pack runs on the app's
+bare repository with the SSH channel as its stdin/stdout/stderr. Building and deploying happen in
+the repository's pre-receive hook (deis/builder/hook.py), before git accepts the push.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import threading
+from pathlib import Path
+
+import asyncssh
+
+from deis.builder.controller import HookError, Hooks
+from deis.builder.repos import APP_NAME, builder_dir, ensure_repo, has_commits, repo_path
+
+log = logging.getLogger("deis.builder")
+
+DEFAULT_PORT = 2222
+HOST_KEY = "ssh_host_ed25519_key"
+# git-receive-pack 'app.git', git-upload-pack '/app.git', git receive-pack app.git, ...
+COMMAND = re.compile(r"^git[- ](receive-pack|upload-pack) +('?)/?([^'/\s]+?)(?:\.git)?/?\2$")
+GIT_PROTOCOL = re.compile(r"^[A-Za-z0-9=:.,-]{1,64}$")
+CHUNK = 65536
+
+
+def host_key(data_dir: Path) -> asyncssh.SSHKey:
+    """The server's host key, generated once into `<data_dir>/builder/` so clients can pin it."""
+    path = builder_dir(data_dir) / HOST_KEY
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        tmp = path.with_suffix(".tmp")
+        key.write_private_key(str(tmp))
+        tmp.chmod(0o600)
+        key.write_public_key(str(path) + ".pub")
+        tmp.rename(path)
+    return asyncssh.read_private_key(str(path))
+
+
+class _Connection(asyncssh.SSHServer):
+    """One client: who it is (from its key) once authenticated."""
+
+    def __init__(self, hooks: Hooks):
+        self.hooks, self.conn = hooks, None
+        self.user = self.fingerprint = None
+
+    def connection_made(self, conn):
+        self.conn = conn
+
+    def begin_auth(self, username: str) -> bool:
+        return True  # always authenticate; the SSH user name ("git") does not matter
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        fingerprint = key.get_fingerprint("md5").removeprefix("MD5:")
+        try:
+            owner = await asyncio.to_thread(self.hooks.key_owner, fingerprint)
+        except HookError as exc:
+            log.warning("key lookup failed: %s", exc)
+            self.conn.send_auth_banner(f"The Deis builder cannot check keys right now: {exc}\n")
+            return False
+        if owner is None:
+            return False
+        self.user, self.fingerprint = owner["username"], fingerprint
+        return True
+
+
+class BuilderServer:
+    """Accepts git over SSH for the apps of one controller."""
+
+    def __init__(self, data_dir: Path, hooks: Hooks, host: str = "0.0.0.0", port: int = DEFAULT_PORT):
+        self.data_dir, self.hooks, self.host, self.port = Path(data_dir), hooks, host, port
+        self._server = None
+
+    async def start(self) -> None:
+        self._server = await asyncssh.create_server(
+            lambda: _Connection(Hooks(self.hooks.url, self.hooks.key)),
+            self.host, self.port, server_host_keys=[host_key(self.data_dir)],
+            process_factory=self._session, encoding=None, allow_scp=False,
+            agent_forwarding=False, x11_forwarding=False, login_timeout=60)
+        if self.port == 0:
+            self.port = self._server.sockets[0].getsockname()[1]
+        log.info("builder listening on %s:%s", self.host, self.port)
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        await self._server.wait_closed()
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def _session(self, process: asyncssh.SSHServerProcess) -> None:
+        try:
+            status = await self._handle(process)
+        except Exception as exc:  # keep the server up and tell the client something useful
+            log.exception("session failed")
+            status = _fail(process, f"The Deis builder failed: {type(exc).__name__}: {exc}")
+        try:
+            process.exit(status)
+        except (OSError, asyncssh.Error):
+            pass
+
+    async def _handle(self, process: asyncssh.SSHServerProcess) -> int:
+        client: _Connection = process.get_extra_info("connection").get_owner()
+        command = process.command
+        if not command:
+            return _fail(process, f"Hi {client.user}! This is the Deis builder: it accepts git only. "
+                                  "Deploy with `git push deis master`.")
+        match = COMMAND.match(command.strip())
+        if not match:
+            return _fail(process, f"The Deis builder runs only git push and git clone/fetch; "
+                                  f"`{command[:100]}` is not allowed.")
+        verb, app = match.group(1), match.group(3)
+        if not APP_NAME.match(app) or len(app) > 63:
+            return _fail(process, f"No app named '{app}'.")
+        try:
+            await asyncio.to_thread(client.hooks.config, client.user, app)
+        except HookError as exc:
+            return _fail(process, str(exc))
+        if verb == "receive-pack":
+            path = await asyncio.to_thread(ensure_repo, self.data_dir, app)
+        else:
+            path = repo_path(self.data_dir, app)
+            if not await asyncio.to_thread(has_commits, path):
+                return _fail(process, f"{app} has nothing to clone yet: deploy it first with "
+                                      "`git push deis master`.")
+        return await bridge(process, ["git", verb, str(path)], self._env(process, client, app, command))
+
+    def _env(self, process, client: _Connection, app: str, command: str) -> dict:
+        conn = process.get_extra_info("connection")
+        peer, local = conn.get_extra_info("peername") or ("", 0), conn.get_extra_info("sockname") or ("", 0)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        env.update(DEIS_APP=app, DEIS_USER=client.user, DEIS_FINGERPRINT=client.fingerprint,
+                   DEIS_DATA_DIR=str(self.data_dir), DEIS_CONTROLLER_URL=self.hooks.url,
+                   DEIS_BUILDER_KEY=self.hooks.key,
+                   SSH_CONNECTION=f"{peer[0]} {peer[1]} {local[0]} {local[1]}", SSH_ORIGINAL_COMMAND=command)
+        protocol = (process.env or {}).get("GIT_PROTOCOL")
+        if isinstance(protocol, bytes):
+            protocol = protocol.decode(errors="replace")
+        if protocol and GIT_PROTOCOL.match(protocol):
+            env["GIT_PROTOCOL"] = protocol  # lets clients use git's wire protocol v2
+        return env
+
+
+def _fail(process, message: str) -> int:
+    try:
+        process.stderr.write((message.rstrip() + "\n").encode())
+    except (OSError, asyncssh.Error):
+        pass
+    return 1
+
+
+async def bridge(process: asyncssh.SSHServerProcess, argv: list[str], env: dict) -> int:
+    """Run `argv` with the channel as its stdin/stdout/stderr; its exit status. If the client goes
+    away, git finishes on its own (a push already building still deploys) and its output is dropped."""
+    proc = await asyncio.create_subprocess_exec(*argv, env=env, stdin=asyncio.subprocess.PIPE,
+                                                stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+
+    async def feed():
+        try:
+            while data := await process.stdin.read(CHUNK):
+                proc.stdin.write(data)
+                await proc.stdin.drain()
+        except (OSError, asyncssh.Error):
+            pass
+        finally:
+            proc.stdin.close()
+
+    async def pump(source, target):
+        connected = True
+        while data := await source.read(CHUNK):
+            if connected:
+                try:
+                    target.write(data)
+                    await target.drain()
+                except (OSError, asyncssh.Error):
+                    connected = False
+
+    feeder = asyncio.create_task(feed())
+    await asyncio.gather(pump(proc.stdout, process.stdout), pump(proc.stderr, process.stderr))
+    status = await proc.wait()
+    feeder.cancel()
+    return status
+
+
+def run_in_thread(server: BuilderServer) -> callable:
+    """Start `server` on an event loop of its own in a daemon thread; returns a function that stops it."""
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    failure: list[BaseException] = []
+
+    def main():
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(server.start())
+        except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+            failure.append(exc)
+            started.set()
+            return
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=main, name="deis-builder-ssh", daemon=True)
+    thread.start()
+    started.wait(30)
+    if failure:
+        raise failure[0]
+
+    def stop():
+        loop.call_soon_threadsafe(server.close)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+    return stop

@@ -1,0 +1,423 @@
+"""Buildpack builds: the app is compiled at /app in one container of the run image (no Docker
+socket, limited memory, CPU and time), which is then committed as the app's image."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import queue
+import re
+import shlex
+import shutil
+import tarfile
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import requests
+import yaml
+
+from deis.builder import BuildError, BuildLimits, BuildResult, Output
+from deis.builder.procfile import TYPE, read, read_text_inside
+
+BUILDPACKS_DIR = Path(__file__).resolve().with_name("buildpacks")
+BUILTIN = ("python", "nodejs", "static", "null")
+ALIASES = {f"heroku/{name}": name for name in BUILTIN}
+BUILD_ROOT = "/tmp/deis-build"  # runner, buildpacks, plan, env.sh: removed before the commit
+CACHE_MOUNT = "/tmp/deis-cache"
+ENV_MOUNT = "/tmp/deis-env"
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+CONTROL = "::deis::"
+APP_UID = 1000
+CA_VARIABLES = ("PIP_CERT", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE",
+                "npm_config_cafile", "GIT_SSL_CAINFO", "CURL_CA_BUNDLE")
+# Settings of the host passed to builds: package indexes (http(s) only) and proxies.
+PASSED_VARIABLES = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_DEFAULT_TIMEOUT",
+                    "NPM_CONFIG_REGISTRY", "npm_config_registry", "HTTP_PROXY", "HTTPS_PROXY",
+                    "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+GIT_URL = re.compile(r"^(https?|git|ssh)://|^[\w.-]+@[\w.-]+:")
+COMMIT_CHANGES = ["USER app", "WORKDIR /app", 'ENTRYPOINT ["/usr/local/bin/deis-launch"]',
+                  "CMD []", "ENV HOME=/app"]
+
+
+# ---- .slugignore --------------------------------------------------------------------------
+
+def _pattern_regex(pattern: str) -> re.Pattern:
+    """A gitignore-style pattern as a regex over paths relative to the root."""
+    anchored = pattern.startswith("/") or "/" in pattern.rstrip("/")
+    pattern = pattern.strip("/")
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("/**", i) and i + 3 == len(pattern):
+            out.append("/.*")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[" and "]" in pattern[i + 1:]:
+            end = pattern.index("]", i + 1)
+            body = pattern[i + 1:end]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    prefix = "" if anchored else "(?:.*/)?"
+    return re.compile(prefix + "".join(out) + r"\Z")
+
+
+def apply_slugignore(source: Path) -> list[str]:
+    """Remove the paths `.slugignore` lists (gitignore syntax, no negation); return them, sorted."""
+    text = read_text_inside(source, ".slugignore")
+    if not text:
+        return []
+    rules = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or line.startswith("!"):
+            continue
+        rules.append((_pattern_regex(line), line.endswith("/")))
+    removed = []
+    for top, dirs, files in os.walk(source):
+        rel_top = os.path.relpath(top, source)
+        for name in list(dirs) + files:
+            rel = name if rel_top == "." else f"{rel_top}/{name}"
+            path = Path(top) / name
+            is_dir = path.is_dir() and not path.is_symlink()
+            if rel == ".git":
+                if name in dirs:
+                    dirs.remove(name)
+                continue
+            if not any(rx.match(rel) and (is_dir or not dir_only)
+                                        for rx, dir_only in rules):
+                continue
+            if is_dir:
+                shutil.rmtree(path)
+                dirs.remove(name)
+            else:
+                path.unlink()
+            removed.append(rel)
+    return sorted(removed)
+
+
+# ---- what runs in the container ------------------------------------------------------------
+
+def buildpack_plan(source: Path, env: dict[str, str]) -> list[tuple[str, str]]:
+    """(kind, where) of the buildpacks to run without detection: BUILDPACK_URL, else .buildpacks.
+
+    kind is "builtin" (a name), "local" (a directory on this host) or "git" (url#ref).
+    """
+    url = (env.get("BUILDPACK_URL") or "").strip()
+    if url:
+        return [_entry(url, "BUILDPACK_URL")]
+    text = read_text_inside(source, ".buildpacks") or ""
+    return [_entry(line.strip(), ".buildpacks") for line in text.splitlines()
+            if line.strip() and not line.strip().startswith("#")]
+
+
+def _entry(value: str, origin: str) -> tuple[str, str]:
+    name = ALIASES.get(value, value)
+    if name in BUILTIN:
+        return "builtin", name
+    if "\t" in value or "\n" in value:
+        raise BuildError(f"{origin}: invalid buildpack {value!r}")
+    if value.startswith("/"):
+        path = Path(value)
+        if not (path / "bin" / "compile").is_file():
+            raise BuildError(f"{origin}: {value} is not a buildpack directory (no bin/compile)")
+        return "local", value
+    if GIT_URL.match(value):
+        return "git", value
+    raise BuildError(f"{origin}: {value!r} is neither a git URL, a local buildpack directory nor "
+                     f"a built-in buildpack ({', '.join(BUILTIN)})")
+
+
+def build_environment(app: str, host_env: dict[str, str] | None = None) -> str:
+    """env.sh sourced by the runner: a sane HOME and PATH, the CA bundle, the host's indexes."""
+    host_env = os.environ if host_env is None else host_env
+    from deis.stack import STACK_VERSION
+    values = {"HOME": "/tmp/deis-home", "LANG": "C.UTF-8", "DEIS_APP": app,
+              "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+              "STACK": f"deis-{STACK_VERSION}", "PYTHONUNBUFFERED": "1",
+              "PIP_DISABLE_PIP_VERSION_CHECK": "1", "GIT_TERMINAL_PROMPT": "0"}
+    if os.path.isfile(CA_BUNDLE):
+        values.update({name: CA_BUNDLE for name in CA_VARIABLES})
+    for name in PASSED_VARIABLES:
+        value = host_env.get(name, "")
+        if name in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"):  # file:// paths of the host are useless
+            value = " ".join(u for u in value.split() if re.match(r"https?://", u))
+        if value:
+            values[name] = value
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in values.items())
+
+
+def _add_tree(tar: tarfile.TarFile, path: Path, arcname: str, skip_git: bool = False) -> None:
+    """Add a directory owned by root; symlinks stay symlinks (nothing outside `path` is read)."""
+    def owned_by_root(info: tarfile.TarInfo):
+        if skip_git and (info.name == f"{arcname}/.git" or info.name.startswith(f"{arcname}/.git/")):
+            return None
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        return info
+    tar.add(str(path), arcname=arcname, filter=owned_by_root)
+
+
+def _add_file(tar: tarfile.TarFile, name: str, text: str, mode: int = 0o644) -> None:
+    data = text.encode()
+    info = tarfile.TarInfo(name)
+    info.size, info.mode = len(data), mode
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _archive(fill) -> tempfile.SpooledTemporaryFile:
+    spool = tempfile.SpooledTemporaryFile(max_size=16 << 20)
+    with tarfile.open(fileobj=spool, mode="w") as tar:
+        fill(tar)
+    spool.seek(0)
+    return spool
+
+
+def _env_dir(env: dict[str, str]) -> Path:
+    """One file per config var (name = key), readable by root only; removed after the build."""
+    path = Path(tempfile.mkdtemp(prefix="deis-build-env-"))
+    for key, value in env.items():
+        if not key or "/" in key or key.startswith(".") or "\0" in key:
+            continue
+        (path / key).write_text(str(value))
+        (path / key).chmod(0o600)
+    return path
+
+
+# ---- the build ----------------------------------------------------------------------------
+
+def build_slug(source: Path, app: str, image: str, env: dict[str, str], cache_dir: Path,
+               output: Output, limits: BuildLimits | None = None,
+               labels: dict[str, str] | None = None, client=None) -> BuildResult:
+    """Compile `source` with buildpacks into the image `image` (run image + one layer: /app)."""
+    source, cache_dir, limits = Path(source), Path(cache_dir), limits or BuildLimits()
+    procfile = read(source)  # a bad Procfile fails here, before any container starts
+    plan = buildpack_plan(source, env)
+    client = client or _docker_client()
+    from deis.stack import StackBuildError, ensure_images
+    try:
+        run_image = ensure_images(client, progress=output).run
+    except StackBuildError as e:
+        raise BuildError(f"the run image is missing and could not be built: {e}") from e
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    env_dir = _env_dir(env)
+    container = None
+    try:
+        container = _create(client, run_image, app, cache_dir, env_dir, limits)
+        _copy_in(container, source, app, plan)
+        report = _run(container, output, limits)
+        result = _result(report, procfile, image)
+        origin = "Procfile declares" if procfile is not None else "Default process"
+        output(f"-----> {origin} types -> {', '.join(result.procfile) or '(none)'}")
+        _commit(container, image, labels or {}, output, client, run_image)
+        return result
+    finally:
+        if container is not None:
+            _remove(container)
+        shutil.rmtree(env_dir, ignore_errors=True)
+
+
+def _docker_client():
+    import docker
+    return docker.from_env(timeout=600)
+
+
+def _create(client, run_image: str, app: str, cache_dir: Path, env_dir: Path, limits: BuildLimits):
+    from docker.types import Mount
+    # Mounts, not `volumes`: those would leave VOLUME declarations in the committed image.
+    mounts = [Mount(CACHE_MOUNT, str(cache_dir.resolve()), type="bind"),
+              Mount(ENV_MOUNT, str(env_dir), type="bind", read_only=True)]
+    if os.path.isfile(CA_BUNDLE):
+        mounts.append(Mount(CA_BUNDLE, CA_BUNDLE, type="bind", read_only=True))
+    cpus = min(float(limits.cpus), float(os.cpu_count() or 1))
+    return client.containers.create(
+        run_image, entrypoint=["/bin/bash", f"{BUILD_ROOT}/buildpacks/runner"], command=[],
+        user="root", working_dir="/app", mounts=mounts,
+        name=f"deis-build-{re.sub(r'[^A-Za-z0-9_.-]', '-', app)}-{uuid.uuid4().hex[:8]}",
+        mem_limit=limits.memory, memswap_limit=limits.memory, nano_cpus=int(cpus * 1e9),
+        pids_limit=4096)
+
+
+def _copy_in(container, source: Path, app: str, plan: list[tuple[str, str]]) -> None:
+    """The source at /app and the runner, buildpacks, plan and env.sh at BUILD_ROOT."""
+    with _archive(lambda tar: _add_tree(tar, source, ".", skip_git=True)) as tar:
+        if not container.put_archive("/app", tar):
+            raise BuildError("could not copy the app into the build container")
+    lines = []
+
+    def fill(tar):
+        _add_tree(tar, BUILDPACKS_DIR, "deis-build/buildpacks")
+        for index, (kind, where) in enumerate(plan):
+            location = where
+            if kind == "local":
+                location = f"{BUILD_ROOT}/local/{index}"
+                _add_tree(tar, Path(where), f"deis-build/local/{index}")
+            lines.append(f"{kind}\t{location}\t{where}\n")
+        _add_file(tar, "deis-build/plan", "".join(lines))
+        _add_file(tar, "deis-build/env.sh", build_environment(app))
+
+    with _archive(fill) as tar:
+        if not container.put_archive("/tmp", tar):
+            raise BuildError("could not copy the buildpacks into the build container")
+
+
+class _Report:
+    """What the runner said besides the output: buildpacks, release YAML, error, completion."""
+
+    def __init__(self):
+        self.buildpacks: list[str] = []
+        self.release: str | None = None
+        self.error: str | None = None
+        self.done = False
+        self.last_line = ""
+
+    def take(self, line: str, output: Output) -> None:
+        if not line.startswith(CONTROL):
+            output(line)
+            if line.strip():
+                self.last_line = line.strip()
+            return
+        word, _, rest = line[len(CONTROL):].partition(" ")
+        if word == "buildpack":
+            self.buildpacks.append(rest)
+        elif word == "release":
+            self.release = base64.b64decode(rest).decode(errors="replace")
+        elif word == "error":
+            self.error = rest
+        elif word == "done":
+            self.done = True
+
+
+_END = object()
+
+
+def _read_lines(container, lines: queue.Queue) -> None:
+    """The container's output (stdout and stderr), a line at a time, into `lines`."""
+    buffer = b""
+    try:
+        for chunk in container.logs(stream=True, follow=True):
+            buffer += chunk
+            while b"\n" in buffer or len(buffer) > 65536:
+                line, sep, rest = buffer.partition(b"\n")
+                buffer = rest if sep else b""
+                lines.put(line.decode(errors="replace").rstrip("\r"))
+        if buffer:
+            lines.put(buffer.decode(errors="replace").rstrip("\r"))
+    except Exception as e:  # the stream broke (container removed): the exit status says the rest
+        lines.put(f"       (build output interrupted: {e})")
+    finally:
+        lines.put(_END)
+
+
+def _run(container, output: Output, limits: BuildLimits) -> _Report:
+    """Start the build, stream its lines to `output` (in this thread), enforce the time limit."""
+    report, lines = _Report(), queue.Queue()
+    container.start()
+    deadline = time.monotonic() + float(limits.timeout)
+    threading.Thread(target=_read_lines, args=(container, lines), daemon=True).start()
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            _kill(container)
+            raise BuildError(f"build exceeded its time limit of {limits.timeout:g} s")
+        try:
+            line = lines.get(timeout=min(remaining, 1.0))
+        except queue.Empty:
+            continue
+        if line is _END:
+            break
+        report.take(line, output)
+    try:
+        status = container.wait(timeout=max(deadline - time.monotonic(), 5))["StatusCode"]
+    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+        # still running past its limit
+        _kill(container)
+        raise BuildError(f"build exceeded its time limit of {limits.timeout:g} s") from None
+    container.reload()
+    if status != 0 or not report.done:
+        if container.attrs.get("State", {}).get("OOMKilled"):
+            raise BuildError(f"build exceeded its memory limit of {limits.memory}")
+        reason = report.error or f"the build failed (exit status {status})"
+        if report.last_line and report.error and not report.error.startswith("no buildpack"):
+            reason += f"; last output: {report.last_line}"
+        raise BuildError(reason)
+    return report
+
+
+def _result(report: _Report, procfile: dict[str, str] | None, image: str) -> BuildResult:
+    """The process types: the Procfile's, else the last buildpack's default_process_types."""
+    name = ", ".join(report.buildpacks) or None
+    if procfile is None:
+        procfile = _default_process_types(report.release, report.buildpacks[-1:] or ["buildpack"])
+    return BuildResult(image=image, procfile=procfile, buildpack=name)
+
+
+def _default_process_types(release: str | None, last: list[str]) -> dict[str, str]:
+    if not release or not release.strip():
+        return {}
+    try:
+        data = yaml.safe_load(release)
+    except yaml.YAMLError as e:
+        raise BuildError(f"the {last[0]} buildpack's bin/release printed invalid YAML: {e}") from e
+    types = (data or {}).get("default_process_types") if isinstance(data, dict) else None
+    if not types:
+        return {}
+    if not isinstance(types, dict) or not all(
+            isinstance(k, str) and TYPE.fullmatch(k) and isinstance(v, str) and v.strip()
+            for k, v in types.items()):
+        raise BuildError(f"the {last[0]} buildpack's bin/release has invalid "
+                         f"default_process_types: {types!r}")
+    return {k: v.strip() for k, v in types.items()}
+
+
+def _split_image(image: str) -> tuple[str, str]:
+    repository, colon, tag = image.rpartition(":")
+    if not colon or "/" in tag:
+        return image, "latest"
+    return repository, tag
+
+
+def _commit(container, image: str, labels: dict[str, str], output: Output, client,
+            run_image: str) -> None:
+    changes = COMMIT_CHANGES + [f"LABEL {json.dumps(str(k), ensure_ascii=False)}="
+                                f"{json.dumps(str(v), ensure_ascii=False)}"
+                                for k, v in labels.items()]
+    repository, tag = _split_image(image)
+    container.commit(repository=repository, tag=tag, changes=changes)
+    try:
+        size = client.images.get(image).attrs["Size"] - client.images.get(run_image).attrs["Size"]
+        output(f"-----> Compiled slug size is {max(size, 0) / 1e6:.1f} MB")
+    except Exception:
+        pass
+
+
+def _kill(container) -> None:
+    try:
+        container.kill()
+    except Exception:
+        pass
+
+
+def _remove(container) -> None:
+    try:
+        container.remove(force=True)
+    except Exception:
+        pass

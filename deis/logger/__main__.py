@@ -1,0 +1,35 @@
+"""`python -m deis.logger`: run the collector in the foreground (the platform starts it as a daemon)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from .collector import Collector
+from .store import LogStore
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deis.logger", description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=os.environ.get("DEIS_DATA_DIR", "/var/lib/deis"))
+    parser.add_argument("--namespace", default=os.environ.get("DEIS_DOCKER_NAMESPACE", "deis"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    collector = Collector(LogStore(Path(args.data_dir) / "logs" / "apps"), namespace=args.namespace)
+
+    def stop(*_):
+        collector.stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    collector.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

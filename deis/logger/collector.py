@@ -1,0 +1,208 @@
+"""Follow every container of the platform and keep its lines in the LogStore (as logspout did for
+Deis v1): lines survive the container, its restarts and its removal. Crashes become platform lines.
+
+Positions (the newest timestamp kept per container) are saved, so a restarted collector neither
+repeats nor loses lines of containers that lived on meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+from .store import LogStore, format_line, platform_line
+
+log = logging.getLogger("deis.logger")
+
+
+def docker_timestamp(raw: str) -> tuple[str, str]:
+    """Docker's RFC 3339 nano timestamp -> (sort key, ISO 8601 with microseconds and +00:00)."""
+    stamp = raw.rstrip("Z")
+    whole, _, frac = stamp.partition(".")
+    frac = (frac + "000000000")[:9]
+    return f"{whole}.{frac}", f"{whole}.{frac[:6]}+00:00"
+
+
+def _since(key: str) -> float:
+    """A sort key back to the epoch seconds Docker's `since` takes."""
+    from datetime import UTC, datetime
+
+    whole, _, frac = key.partition(".")
+    return datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp() + float("0." + (frac or "0"))
+
+
+class Collector:
+    def __init__(self, store: LogStore, namespace: str = "deis", client=None, positions: Path | None = None):
+        self.store = store
+        self.namespace = namespace
+        self._client = client
+        self.positions_path = positions or store.root / f".positions-{namespace}.json"
+        self.positions: dict[str, str] = self._load_positions()
+        self.following: set[str] = set()
+        self.stopping: set[str] = set()   # containers the platform itself is stopping
+        self.oom: set[str] = set()
+        self.guard = threading.Lock()
+        self.stop_event = threading.Event()
+
+    @property
+    def client(self):
+        if self._client is None:
+            import docker
+
+            self._client = docker.from_env(timeout=60)
+        return self._client
+
+    def label(self, key: str) -> str:
+        return f"{self.namespace}.{key}"
+
+    # -- positions --------------------------------------------------------------------------------
+
+    def _load_positions(self) -> dict[str, str]:
+        try:
+            return dict(json.loads(self.positions_path.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def save_positions(self) -> None:
+        with self.guard:
+            data = json.dumps(self.positions)
+        self.positions_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.positions_path.with_suffix(".tmp")
+        tmp.write_text(data)
+        os.replace(tmp, self.positions_path)
+
+    # -- following ------------------------------------------------------------------------------
+
+    def _source(self, labels: dict) -> tuple[str, str] | None:
+        app = labels.get(self.label("app"))
+        if not app:
+            return None
+        return app, f"{labels.get(self.label('type'), '?')}.{labels.get(self.label('num'), '?')}"
+
+    def follow(self, container_id: str) -> None:
+        """Start a thread following one container's output, unless one already does."""
+        with self.guard:
+            if container_id in self.following:
+                return
+            self.following.add(container_id)
+        threading.Thread(target=self._follow, args=(container_id,), daemon=True,
+                         name=f"follow-{container_id[:12]}").start()
+
+    def _follow(self, container_id: str) -> None:
+        import docker.errors
+
+        try:
+            container = self.client.containers.get(container_id)
+            source = self._source(container.labels or {})
+            if source is None:
+                return
+            app, tag = source
+            since = self.positions.get(container_id)
+            stream = container.logs(stream=True, follow=True, timestamps=True, stdout=True, stderr=True,
+                                    since=_since(since) if since else None)
+            pending = b""
+            for chunk in stream:
+                pending += chunk
+                *complete, pending = pending.split(b"\n")
+                self._keep(container_id, app, tag, complete)
+            if pending:
+                self._keep(container_id, app, tag, [pending])
+        except docker.errors.NotFound:
+            pass
+        except Exception as exc:  # noqa: BLE001 - one container's trouble must not stop the others
+            log.warning("following %s failed: %s", container_id[:12], exc)
+        finally:
+            with self.guard:
+                self.following.discard(container_id)
+
+    def _keep(self, container_id: str, app: str, tag: str, raw_lines: list[bytes]) -> None:
+        last = self.positions.get(container_id, "")
+        lines = []
+        for raw in raw_lines:
+            text = raw.decode("utf-8", "replace").rstrip("\r")
+            stamp, _, message = text.partition(" ")
+            try:
+                key, iso = docker_timestamp(stamp)
+            except ValueError:
+                continue
+            if key <= last:  # `since` has whole-second precision in places: skip what was kept
+                continue
+            last = key
+            lines.append(format_line(app, tag, message, iso))
+        if lines:
+            self.store.append(app, lines)
+            with self.guard:
+                self.positions[container_id] = last
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def on_event(self, event: dict) -> None:
+        action = (event.get("Action") or event.get("status") or "").split(":")[0]
+        actor = event.get("Actor") or {}
+        container_id = actor.get("ID") or event.get("id") or ""
+        attrs = actor.get("Attributes") or {}
+        if action == "start":
+            self.follow(container_id)
+        elif action in ("kill", "stop"):
+            self.stopping.add(container_id)
+        elif action == "oom":
+            self.oom.add(container_id)
+        elif action == "die":
+            source = self._source(attrs)
+            expected = container_id in self.stopping
+            self.stopping.discard(container_id)
+            oom = container_id in self.oom
+            self.oom.discard(container_id)
+            if source is None or attrs.get(self.label("oneoff")) == "1" or (expected and not oom):
+                return
+            app, tag = source
+            release = attrs.get(self.label("release"), "")
+            reason = "ran out of memory" if oom else f"exited with code {attrs.get('exitCode', '?')}"
+            self.store.append(app, [platform_line(f"{tag} ({release}) crashed: {reason}", "scheduler")])
+        elif action == "destroy":
+            with self.guard:
+                self.positions.pop(container_id, None)
+
+    def follow_all(self) -> None:
+        filters = {"label": [f"{self.label('managed')}=1"]}
+        for container in self.client.containers.list(all=True, filters=filters, ignore_removed=True):
+            self.follow(container.id)
+        alive = {c.id for c in self.client.containers.list(all=True, filters=filters, ignore_removed=True)}
+        with self.guard:
+            for gone in set(self.positions) - alive:
+                del self.positions[gone]
+
+    def run(self) -> None:
+        """Follow everything until stop(); survives the engine going away and coming back."""
+        threading.Thread(target=self._save_loop, daemon=True, name="positions").start()
+        backoff = 0.5
+        while not self.stop_event.is_set():
+            try:
+                since = time.time()
+                self.follow_all()
+                events = self.client.events(decode=True, since=since, filters={
+                    "type": "container", "label": [f"{self.label('managed')}=1"]})
+                backoff = 0.5
+                for event in events:
+                    if self.stop_event.is_set():
+                        break
+                    self.on_event(event)
+            except Exception as exc:  # noqa: BLE001 - the engine restarts; so do we
+                log.warning("docker events ended: %s; retrying in %.1f s", exc, backoff)
+            self.stop_event.wait(backoff)
+            backoff = min(backoff * 2, 10)
+
+    def _save_loop(self) -> None:
+        while not self.stop_event.wait(2):
+            try:
+                self.save_positions()
+            except OSError as exc:
+                log.warning("saving positions failed: %s", exc)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.save_positions()
