@@ -91,8 +91,13 @@ def test_apps_come_back_after_the_platform_and_their_containers_were_stopped(tmp
                 break
             time.sleep(0.5)
         assert answer == 200
-        states = [(p["name"], p["state"]) for p in user.get(f"/v1/apps/{app}/containers").json()["results"]]
-        assert states == [(f"{app}.v2.web.1", "up"), (f"{app}.v2.web.2", "up")]
+        wanted = [(f"{app}.v2.web.1", "up"), (f"{app}.v2.web.2", "up")]
+        while time.monotonic() < deadline:
+            states = [(p["name"], p["state"]) for p in user.get(f"/v1/apps/{app}/containers").json()["results"]]
+            if states == wanted:
+                break
+            time.sleep(0.5)
+        assert states == wanted
     finally:
         platform("down", env)
         for container in client.containers.list(all=True, filters={"label": f"{namespace}.managed=1"}):

@@ -196,11 +196,11 @@ def git_commit(path: Path, files: dict[str, str | bytes], user: GitUser, message
     return user.git("rev-parse", "HEAD", cwd=path).stdout.strip()
 
 
-def git_remote_sha(user: GitUser, app: str, branch: str = "master") -> str | None:
-    """What the builder's repository has on `branch`, as `user` sees it (None: no such branch)."""
-    done = user.git("ls-remote", user.remote(app), f"refs/heads/{branch}")
-    assert done.returncode == 0, done.stderr
-    return done.stdout.split()[0] if done.stdout.strip() else None
+def git_remote_sha(platform: BuilderPlatform, app: str, branch: str = "master") -> str | None:
+    """What the builder's repository of `app` has on `branch` (None: no such branch, or no repository)."""
+    done = subprocess.run(["git", "--git-dir", str(platform.data_dir / "builder" / "repos" / f"{app}.git"),
+                           "rev-parse", "--verify", "-q", f"refs/heads/{branch}"], capture_output=True, text=True)
+    return done.stdout.strip() or None
 
 
 @pytest.fixture

@@ -44,7 +44,7 @@ def test_dockerfile_app_is_built_deployed_and_served_then_a_code_change_too(
     assert out.index("Building Docker image") < out.index("Procfile declares") < out.index("Launching")
     answer = builder_platform.get(app, "/index.html")
     assert answer.status_code == 200 and answer.text == "hello v1\n"
-    sha1 = git_remote_sha(builder_owner, app)
+    sha1 = git_remote_sha(builder_platform, app)
     assert sha1 == builder_owner.git("rev-parse", "HEAD", cwd=repo).stdout.strip()
 
     sha2 = git_commit(repo, {"index.html": "hello v2\n"}, builder_owner)
@@ -54,7 +54,7 @@ def test_dockerfile_app_is_built_deployed_and_served_then_a_code_change_too(
     assert second.returncode == 0, second.stderr
     assert "Launching... done, v3" in second.stderr
     assert builder_platform.get(app, "/index.html").text == "hello v2\n"
-    assert git_remote_sha(builder_owner, app) == sha2
+    assert git_remote_sha(builder_platform, app) == sha2
     release = builder_owner.api.get(f"/v1/apps/{app}/releases/v3").json()
     assert release["summary"] == f"{builder_owner.name} deployed {sha2[:7]}"
     ran = builder_owner.api.post(f"/v1/apps/{app}/run", json={"command": "echo $GIT_SHA"})
@@ -65,7 +65,7 @@ def test_dockerfile_app_is_built_deployed_and_served_then_a_code_change_too(
 def test_a_dockerfile_that_does_not_build_changes_nothing(builder_platform, builder_owner, git_dockerfile_app):
     app, repo = git_dockerfile_app
     assert push(builder_owner, repo).returncode == 0
-    good = git_remote_sha(builder_owner, app)
+    good = git_remote_sha(builder_platform, app)
     git_commit(repo, {"Dockerfile": BUILDER_DOCKERFILE.replace("WORKDIR /srv", "RUN echo broken step; exit 3"),
                       "index.html": "never served\n"}, builder_owner)
     broken = push(builder_owner, repo)
@@ -74,7 +74,7 @@ def test_a_dockerfile_that_does_not_build_changes_nothing(builder_platform, buil
     assert "returned a non-zero code: 3" in broken.stderr
     assert "remote:        broken step" in broken.stderr  # the build's own output streamed
     assert "pre-receive hook declined" in broken.stderr
-    assert git_remote_sha(builder_owner, app) == good
+    assert git_remote_sha(builder_platform, app) == good
     assert builder_platform.get(app, "/index.html").text == "hello v1\n"
     assert releases(builder_owner, app)[0][0] == 2  # no release was made
 
@@ -83,13 +83,13 @@ def test_a_release_that_never_becomes_healthy_is_refused_and_the_old_one_keeps_s
         builder_platform, builder_owner, git_dockerfile_app):
     app, repo = git_dockerfile_app
     assert push(builder_owner, repo).returncode == 0
-    good = git_remote_sha(builder_owner, app)
+    good = git_remote_sha(builder_platform, app)
     git_commit(repo, {"Procfile": "web: echo cannot start on $PORT; exit 1\n"}, builder_owner)
     failed = push(builder_owner, repo)
     assert failed.returncode != 0
     assert "remote: !     v3 did not become healthy: web.1 exited with code 1" in failed.stderr, failed.stderr
     assert "Launching... done" not in failed.stderr
-    assert git_remote_sha(builder_owner, app) == good
+    assert git_remote_sha(builder_platform, app) == good
     assert builder_platform.get(app, "/index.html").text == "hello v1\n"
     assert releases(builder_owner, app)[0] == (3, True)
     failure = builder_owner.api.get(f"/v1/apps/{app}/releases/v3").json()["failure"]
@@ -102,7 +102,7 @@ def test_a_bad_procfile_rejects_the_push_naming_the_line(builder_platform, build
     refused = push(builder_owner, repo)
     assert refused.returncode != 0
     assert "remote: !     Build failed: Procfile line 2" in refused.stderr
-    assert git_remote_sha(builder_owner, app) is None
+    assert git_remote_sha(builder_platform, app) is None
 
 
 def test_two_pushes_to_one_app_at_once_queue_and_never_mix(builder_platform, builder_owner, tmp_path):
@@ -136,12 +136,12 @@ def test_two_pushes_to_one_app_at_once_queue_and_never_mix(builder_platform, bui
     assert two.returncode != 0
     assert "changed while this push waited" in two.stderr
     assert "Build failed" not in two.stderr and "Launching" not in two.stderr  # nothing built for it
-    assert git_remote_sha(owner, app) == clones[0][1]
+    assert git_remote_sha(builder_platform, app) == clones[0][1]
     assert builder_platform.get(app, "/index.html").text == "one\n"
     assert [v for v, _ in releases(owner, app)][:2] == [3, 2]
 
     # The loser pulls and pushes again: now it lands, on top of the winner.
-    assert owner.git("pull", "-q", "--no-rebase", "-X", "theirs", "deis", "master", cwd=clones[1][0]).returncode == 0
+    assert owner.git("pull", "-q", "--no-rebase", "-X", "ours", "deis", "master", cwd=clones[1][0]).returncode == 0
     again = push(owner, clones[1][0])
     assert again.returncode == 0, again.stderr
     assert builder_platform.get(app, "/index.html").text == "two\n"
@@ -154,7 +154,7 @@ def test_empty_repository_then_force_push(builder_platform, builder_owner, tmp_p
     empty = push(owner, repo)
     assert empty.returncode != 0
     assert "remote: !     The pushed commit has no files: there is nothing to build." in empty.stderr
-    assert git_remote_sha(owner, app) is None
+    assert git_remote_sha(builder_platform, app) is None
 
     git_commit(repo, {"Dockerfile": BUILDER_DOCKERFILE, "Procfile": BUILDER_WEB_PROCFILE,
                       "index.html": "first\n"}, owner)
@@ -162,10 +162,10 @@ def test_empty_repository_then_force_push(builder_platform, builder_owner, tmp_p
     # Rewrite history and force it: the rewritten commit is deployed.
     owner.git("checkout", "-q", "--orphan", "rewritten", cwd=repo)
     sha = git_commit(repo, {"index.html": "rewritten\n"}, owner, "rewritten history")
-    assert push(owner, repo, "master").returncode != 0  # not a fast-forward: git refuses
+    assert push(owner, repo, "rewritten:master").returncode != 0  # not a fast-forward: git refuses
     forced = push(owner, repo, "--force", "rewritten:master")
     assert forced.returncode == 0, forced.stderr
-    assert git_remote_sha(owner, app) == sha
+    assert git_remote_sha(builder_platform, app) == sha
     assert builder_platform.get(app, "/index.html").text == "rewritten\n"
 
 
@@ -180,7 +180,7 @@ def test_binary_file_of_some_megabytes_and_a_submodule_entry(builder_platform, b
     some_commit = owner.git("rev-parse", "HEAD", cwd=repo).stdout.strip()
     assert owner.git("update-index", "--add", "--cacheinfo", f"160000,{some_commit},vendor/lib",
                      cwd=repo).returncode == 0
-    git_commit(repo, {}, owner, "add a submodule")
+    assert owner.git("commit", "-q", "-m", "add a submodule", cwd=repo).returncode == 0
     pushed = push(owner, repo)
     assert pushed.returncode == 0, pushed.stderr
     assert "remote:        Submodule vendor/lib is not fetched" in pushed.stderr

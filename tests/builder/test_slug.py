@@ -1,0 +1,489 @@
+"""Buildpack builds for real: each test app is built in a container (PyPI and npm through the
+proxy), then its image is run as the scheduler would run it and asked for a page over HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from deis.builder import BuildError, BuildLimits
+from deis.builder.procfile import ProcfileError
+from deis.builder.slug import apply_slugignore, build_environment, build_slug, buildpack_plan
+
+APPS = Path(__file__).resolve().parent / "apps"
+THIRD_PARTY = APPS / "buildpack-null"
+
+
+# ---- fixtures: a Docker client, builds that clean up after themselves, a way to serve an image ----
+
+@pytest.fixture(scope="module")
+def slug_client():
+    import docker
+
+    from deis.stack import ensure_images
+
+    client = docker.from_env(timeout=600)
+    ensure_images(client)
+    yield client
+    client.close()
+
+
+class Builds:
+    """Builds copies of the test apps into unique images; every image and cache is removed after."""
+
+    def __init__(self, client, tmp: Path):
+        self.client, self.tmp = client, tmp
+        self.images: list[str] = []
+        self.caches: list[Path] = []
+
+    def source(self, app: str | None = None, files: dict[str, str] | None = None) -> Path:
+        dest = self.tmp / f"src-{uuid.uuid4().hex[:8]}"
+        if app:
+            shutil.copytree(APPS / app, dest, symlinks=True)
+        else:
+            dest.mkdir()
+        for name, text in (files or {}).items():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            (dest / name).write_text(text)
+        return dest
+
+    def cache(self, name: str | None = None) -> Path:
+        path = self.tmp / f"cache-{name or uuid.uuid4().hex[:8]}"
+        if path not in self.caches:
+            self.caches.append(path)
+        return path
+
+    def build(self, app: str | None = None, files=None, env=None, cache: Path | None = None,
+              limits: BuildLimits | None = None, source: Path | None = None):
+        """(BuildResult, output lines, seconds); on failure the BuildError carries .lines."""
+        name = f"{app or 'app'}-{uuid.uuid4().hex[:8]}"
+        image = f"deis-test-apps/{name}:v1"
+        self.images.append(image)
+        lines: list[str] = []
+        started = time.monotonic()
+        try:
+            result = build_slug(source or self.source(app, files), name, image, env or {},
+                                cache or self.cache(), lines.append, limits,
+                                labels={"deis.app": name}, client=self.client)
+        except BuildError as e:
+            e.lines, e.app, e.image = lines, name, image
+            raise
+        return result, lines, time.monotonic() - started
+
+    def cleanup(self):
+        for image in self.images:
+            with contextlib.suppress(Exception):
+                self.client.images.remove(image, force=True)
+        for cache in self.caches:
+            shutil.rmtree(cache, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def slug_builds(slug_client, tmp_path_factory):
+    builds = Builds(slug_client, tmp_path_factory.mktemp("slug"))
+    yield builds
+    builds.cleanup()
+
+
+@pytest.fixture(scope="module")
+def slug_timings():
+    """Seconds each build took, printed at the end of the module (pytest -s or -rA shows them)."""
+    timings: dict[str, float] = {}
+    yield timings
+    print("\nbuild timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
+
+
+def run_once(client, image: str, command: str, env: dict | None = None, timeout: float = 60):
+    """(exit code, output) of `command` run through the image's entrypoint, like a one-off process."""
+    container = client.containers.create(image, command=[command], environment=env or {},
+                                         name=f"deis-test-slug-{uuid.uuid4().hex[:8]}")
+    try:
+        container.start()
+        code = container.wait(timeout=timeout)["StatusCode"]
+        return code, container.logs().decode(errors="replace")
+    finally:
+        container.remove(force=True)
+
+
+@contextlib.contextmanager
+def serving(client, image: str, command: str, env: dict | None = None, timeout: float = 60):
+    """The image running `command` with PORT=5000, as the scheduler runs a web process; its URL."""
+    container = client.containers.run(image, command=[command],
+                                      environment={"PORT": "5000", **(env or {})}, detach=True,
+                                      name=f"deis-test-slug-{uuid.uuid4().hex[:8]}")
+    try:
+        container.reload()
+        url = f"http://{container.attrs['NetworkSettings']['IPAddress']}:5000"
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                requests.get(url + "/", timeout=2)
+                break
+            except requests.RequestException:
+                container.reload()
+                if container.status != "running" or time.monotonic() > deadline:
+                    raise AssertionError("the web process did not come up:\n"
+                                         + container.logs().decode(errors="replace"))
+                time.sleep(0.3)
+        yield url
+    finally:
+        container.remove(force=True)
+
+
+def get(url: str) -> requests.Response:
+    return requests.get(url, timeout=10)
+
+
+# ---- module-scoped builds shared by several tests ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def flask_build(slug_builds, slug_timings):
+    cache = slug_builds.cache("flask")
+    result, lines, seconds = slug_builds.build("flask", cache=cache)
+    slug_timings["flask"] = seconds
+    return result, lines, cache
+
+
+@pytest.fixture(scope="module")
+def django_build(slug_builds, slug_timings):
+    cache = slug_builds.cache("django")
+    result, lines, seconds = slug_builds.build("django", cache=cache)
+    slug_timings["django"] = seconds
+    return result, lines, cache
+
+
+# ---- Python ------------------------------------------------------------------------------------
+
+def test_flask_app_builds_and_serves(slug_client, flask_build):
+    result, lines, _ = flask_build
+    assert result.buildpack == "Python"
+    assert result.procfile == {"web": "gunicorn app:app --bind 0.0.0.0:$PORT --workers 2"}
+    assert "-----> Python app detected" in lines
+    assert "-----> Using Python 3.11.2 (runtime.txt asks for 3.11)" in lines
+    assert any(line.strip().startswith("Successfully installed") and "Flask-3.0.3" in line
+               for line in lines)
+    assert not any(line.startswith("::deis::") for line in lines)
+    with serving(slug_client, result.image, result.procfile["web"]) as url:
+        answer = get(url + "/")
+        assert answer.status_code == 200
+        assert answer.text == "hello from flask on port 5000\n"
+
+
+def test_the_image_is_the_run_image_plus_the_slug(slug_client, flask_build):
+    result, _, _ = flask_build
+    image = slug_client.images.get(result.image)
+    config = image.attrs["Config"]
+    assert config["User"] == "app"
+    assert config["WorkingDir"] == "/app"
+    assert config["Entrypoint"] == ["/usr/local/bin/deis-launch"]
+    assert not config["Cmd"]
+    assert not config.get("Volumes")
+    assert "HOME=/app" in config["Env"]
+    assert not any(e.split("=")[0] in ("PIP_CERT", "REQUESTS_CA_BUNDLE") for e in config["Env"])
+    assert config["Labels"]["deis.app"] == result.image.split("/")[1].split(":")[0]
+    run_layers = slug_client.images.get("deis/run:bookworm-1").attrs["RootFS"]["Layers"]
+    assert image.attrs["RootFS"]["Layers"][:-1] == run_layers
+    code, out = run_once(slug_client, result.image,
+                         "id -un; stat -c %U /app /app/.venv /app/app.py; which python; "
+                         "ls -A /tmp; ls /tmp/deis-build 2>&1; ls -A /app")
+    assert code == 0, out
+    lines = out.split("\n")
+    assert lines[:5] == ["app", "app", "app", "app", "/app/.venv/bin/python"]
+    assert "No such file" in out  # /tmp/deis-build is gone
+    assert set(lines[-2].split()) == {".profile.d", ".venv", "Procfile", "app.py", "requirements.txt",
+                                      "runtime.txt"}
+
+
+def test_second_build_reuses_the_cached_virtualenv(slug_client, slug_builds, flask_build,
+                                                   slug_timings):
+    _, first_lines, cache = flask_build
+    assert "-----> Caching the virtualenv" in first_lines
+    result, lines, seconds = slug_builds.build("flask", cache=cache)
+    slug_timings["flask again (cached)"] = seconds
+    assert "-----> Using cached virtualenv (dependencies unchanged)" in lines
+    assert not any("Downloading" in line or "Collecting" in line for line in lines)
+    code, out = run_once(slug_client, result.image, "python -c 'import flask; print(flask.__name__)'")
+    assert (code, out.strip()) == (0, "flask")
+
+
+def test_changed_requirements_make_a_new_virtualenv(slug_builds, flask_build):
+    _, _, cache = flask_build
+    source = slug_builds.source("flask")
+    (source / "requirements.txt").write_text("Flask==3.0.3\n")  # gunicorn dropped
+    _, lines, _ = slug_builds.build(source=source, cache=cache)
+    assert "-----> Dependencies changed: making a new virtualenv" in lines
+    assert not any("Using cached virtualenv" in line for line in lines)
+
+
+def test_django_collectstatic_runs_and_the_asset_is_served(slug_client, django_build):
+    result, lines, _ = django_build
+    assert " !     .python-version asks for Python 3.13, which this stack does not have" in lines
+    assert "-----> Using Python 3.11.2 instead (the stack's python3)" in lines
+    assert "-----> Running python manage.py collectstatic --noinput" in lines
+    with serving(slug_client, result.image, result.procfile["web"]) as url:
+        assert get(url + "/").text == "hello from django\n"
+        asset = get(url + "/static/site.css")
+        assert asset.status_code == 200
+        assert "collected by collectstatic" in asset.text
+
+
+def test_django_with_collectstatic_disabled_has_no_asset(slug_client, slug_builds, django_build):
+    _, _, cache = django_build
+    result, lines, _ = slug_builds.build("django", cache=cache, env={"DISABLE_COLLECTSTATIC": "1"})
+    assert "-----> Skipping collectstatic (DISABLE_COLLECTSTATIC=1)" in lines
+    assert not any("Running python manage.py collectstatic" in line for line in lines)
+    with serving(slug_client, result.image, result.procfile["web"]) as url:
+        assert get(url + "/").status_code == 200
+        assert get(url + "/static/site.css").status_code == 404
+
+
+def test_django_collectstatic_failure_fails_the_build(slug_client, slug_builds, django_build):
+    _, _, cache = django_build
+    source = slug_builds.source("django")
+    settings = source / "mysite" / "settings.py"
+    settings.write_text(settings.read_text().replace('STATIC_ROOT = BASE_DIR / "staticfiles"', ""))
+    with pytest.raises(BuildError) as caught:
+        slug_builds.build(source=source, cache=cache)
+    assert "the Python buildpack failed" in str(caught.value)
+    assert any("collectstatic failed" in line for line in caught.value.lines)
+    assert any("STATIC_ROOT" in line for line in caught.value.lines)
+    assert not slug_client.images.list(name=caught.value.image.split(":")[0])
+
+
+def test_config_vars_reach_collectstatic(slug_client, slug_builds, django_build):
+    """Settings read config vars (from ENV_DIR) when collectstatic runs."""
+    _, _, cache = django_build
+    source = slug_builds.source("django")
+    settings = source / "mysite" / "settings.py"
+    settings.write_text(settings.read_text().replace(
+        'STATIC_ROOT = BASE_DIR / "staticfiles"', 'STATIC_ROOT = BASE_DIR / os.environ["ASSETS"]'))
+    (source / "Procfile").write_text("web: ASSETS=collected gunicorn mysite.wsgi -b 0.0.0.0:$PORT\n")
+    result, _, _ = slug_builds.build(source=source, cache=cache, env={"ASSETS": "collected"})
+    code, out = run_once(slug_client, result.image, "cat /app/collected/site.css")
+    assert code == 0, out
+    assert "collected by collectstatic" in out
+
+
+def test_a_python_app_without_procfile_is_refused(slug_client, slug_builds):
+    with pytest.raises(BuildError, match="Procfile with a web process") as caught:
+        slug_builds.build(files={"requirements.txt": "\n", "app.py": "print('hi')\n"})
+    assert "-----> Python app detected" in caught.value.lines
+    assert not any("Installing" in line for line in caught.value.lines)  # refused before compiling
+
+
+def test_a_failing_compile_fails_with_the_reason_and_no_image(slug_client, slug_builds):
+    with pytest.raises(BuildError) as caught:
+        slug_builds.build(files={"requirements.txt": "deis-no-such-package-4f3c2a==1.0\n",
+                                 "Procfile": "web: python3 -m http.server $PORT\n"})
+    message = str(caught.value)
+    assert "the Python buildpack failed (bin/compile exited 1)" in message
+    assert "deis-no-such-package-4f3c2a" in message  # pip's last line, the reason
+    assert not slug_client.images.list(name=caught.value.image.split(":")[0])
+    assert not slug_client.containers.list(all=True, filters={"name": f"deis-build-{caught.value.app}"})
+
+
+# ---- Node.js -----------------------------------------------------------------------------------
+
+def test_express_app_builds_and_serves_with_npm_start(slug_client, slug_builds, slug_timings):
+    result, lines, seconds = slug_builds.build("express")
+    slug_timings["express"] = seconds
+    assert result.buildpack == "Node.js"
+    assert result.procfile == {"web": "npm start"}
+    assert "-----> Node.js app detected" in lines
+    assert " !     WARNING: package.json asks for Node.js >=22 (engines.node), which this stack" in lines
+    assert any(line.startswith(" !     does not have: building and running with Node.js 18.")
+               for line in lines)
+    assert "-----> Installing dependencies with npm ci (package-lock.json)" in lines
+    assert "-----> Running npm run build" in lines
+    with serving(slug_client, result.image, result.procfile["web"]) as url:
+        assert get(url + "/").text == "hello from express on port 5000\n"
+        assert get(url + "/built").text == "built by npm run build\n"
+
+
+# ---- static, Procfile-only, third-party and several buildpacks ----------------------------------
+
+def test_static_site_is_served_but_never_its_dotfiles(slug_client, slug_builds, slug_timings):
+    result, lines, seconds = slug_builds.build("static")
+    slug_timings["static"] = seconds
+    assert result.buildpack == "Static"
+    assert "-----> Static app detected" in lines
+    assert list(result.procfile) == ["web"]
+    with serving(slug_client, result.image, result.procfile["web"]) as url:
+        index = get(url + "/")
+        assert index.status_code == 200 and "hello from a static site" in index.text
+        assert get(url + "/css/site.css").text == "body { color: teal; }\n"
+        for path in ("/.env", "/%2Eenv", "/css/../.env", "/.deis/static-server.py", "/.profile.d/",
+                     "/css/", "/missing.html"):
+            answer = get(url + path)
+            assert answer.status_code == 404, path
+            assert "do-not-serve" not in answer.text
+
+
+def test_procfile_only_app(slug_client, slug_builds, slug_timings):
+    result, lines, seconds = slug_builds.build("procfile")
+    slug_timings["procfile"] = seconds
+    assert result.buildpack == "Null"
+    assert set(result.procfile) == {"web", "worker", "release"}
+    assert "-----> Null app detected" in lines
+    with serving(slug_client, result.image, result.procfile["web"]) as url:
+        assert get(url + "/hello.txt").text == "hello from a Procfile-only app\n"
+    code, out = run_once(slug_client, result.image, result.procfile["release"], {"DEIS_APP": "demo"})
+    assert (code, out.strip()) == (0, "release phase ran for demo")
+    container = slug_client.containers.run(result.image, command=[result.procfile["worker"]],
+                                           environment={"DEIS_APP": "demo"}, detach=True)
+    try:
+        time.sleep(2.5)
+        assert "worker demo tick" in container.logs().decode()
+    finally:
+        container.remove(force=True)
+
+
+def test_buildpack_url_local_path_skips_detection(slug_client, slug_builds):
+    result, lines, _ = slug_builds.build("static", env={"BUILDPACK_URL": str(THIRD_PARTY)})
+    assert result.buildpack == "Third-party null"
+    assert "-----> Third-party null app detected" in lines
+    assert "-----> third-party null buildpack: nothing to compile in /app" in lines
+    assert not any("Static" in line for line in lines)
+    assert result.procfile == {"web": 'python3 -m http.server "$PORT"'}
+    with serving(slug_client, result.image, result.procfile["web"]) as url:
+        assert "hello from a static site" in get(url + "/index.html").text
+
+
+def _buildpack(root: Path, name: str, compile_script: str, release: str | None = None) -> Path:
+    """A tiny buildpack at root/name (detect names it; compile runs `compile_script`)."""
+    bp = root / name
+    (bp / "bin").mkdir(parents=True)
+    scripts = {"detect": f"#!/bin/bash\necho {name}\n",
+               "compile": "#!/bin/bash\nset -e\nBP_DIR=$(cd $(dirname $0)/.. && pwd)\n" + compile_script,
+               "release": "#!/bin/bash\ncat <<'YAML'\n" + (release or "--- {}\n") + "YAML\n"}
+    for script, text in scripts.items():
+        (bp / "bin" / script).write_text(text)
+        (bp / "bin" / script).chmod(0o755)
+    return bp
+
+
+def test_buildpacks_file_runs_each_in_order_and_sources_exports(slug_client, slug_builds, tmp_path):
+    first = _buildpack(tmp_path, "first", 'echo "export GREETING=\\"$(cat $3/GREETING) + export\\"" '
+                                          '> $BP_DIR/export\necho "-----> first ran"\n')
+    second = _buildpack(tmp_path, "second", 'echo "$GREETING" > $1/greeting.txt\n'
+                                            'echo "-----> second saw: $GREETING"\n',
+                        "default_process_types:\n  web: echo not the last\n")
+    files = {".buildpacks": f"# comment\n{first}\n\n{second}\nstatic\n",
+             "index.html": "<h1>several buildpacks</h1>\n"}
+    result, lines, _ = slug_builds.build(files=files, env={"GREETING": "hello from config"})
+    assert result.buildpack == "first, second, Static"
+    headers = [line for line in lines if line.endswith("app detected")]
+    assert headers == ["-----> first app detected", "-----> second app detected",
+                       "-----> Static app detected"]
+    assert "-----> second saw: hello from config + export" in lines
+    assert lines.index("-----> first ran") < lines.index("-----> second saw: hello from config + export")
+    assert result.procfile == {"web": "python3 /app/.deis/static-server.py"}  # the last release
+    with serving(slug_client, result.image, result.procfile["web"]) as url:
+        assert get(url + "/greeting.txt").text == "hello from config + export\n"
+
+
+def test_no_buildpack_applies(slug_builds):
+    with pytest.raises(BuildError, match="no buildpack applies") as caught:
+        slug_builds.build(files={"README": "nothing to build\n"})
+    assert "BUILDPACK_URL" in str(caught.value)
+
+
+def test_an_unreachable_buildpack_url_fails_the_build(slug_builds):
+    with pytest.raises(BuildError, match="could not fetch the buildpack"):
+        slug_builds.build("procfile", env={"BUILDPACK_URL": "https://git.invalid/buildpack.git#v1"})
+
+
+def test_a_bad_procfile_fails_before_any_container(tmp_path):
+    class NoDocker:
+        def __getattr__(self, name):
+            raise AssertionError("a container was asked for")
+
+    (tmp_path / "Procfile").write_text("web: ok\n<<<<<<< HEAD\n")
+    with pytest.raises(ProcfileError, match="line 2"):
+        build_slug(tmp_path, "bad", "deis-test-apps/bad:v1", {}, tmp_path / "cache",
+                   lambda line: None, client=NoDocker())
+    assert not (tmp_path / "cache").exists()
+
+
+# ---- limits -------------------------------------------------------------------------------------
+
+def test_a_build_over_its_time_limit_is_killed(slug_client, slug_builds, tmp_path):
+    bp = _buildpack(tmp_path, "sleepy", 'echo "-----> sleeping"\nsleep 120\n')
+    started = time.monotonic()
+    with pytest.raises(BuildError, match=r"build exceeded its time limit of 3 s") as caught:
+        slug_builds.build("procfile", env={"BUILDPACK_URL": str(bp)},
+                          limits=BuildLimits(memory="256m", cpus=1, timeout=3))
+    assert time.monotonic() - started < 30
+    assert "-----> sleeping" in caught.value.lines
+    assert not slug_client.containers.list(all=True, filters={"name": f"deis-build-{caught.value.app}"})
+    assert not slug_client.images.list(name=caught.value.image.split(":")[0])
+
+
+def test_a_build_over_its_memory_limit_fails_saying_so(slug_client, slug_builds, tmp_path):
+    bp = _buildpack(tmp_path, "hungry", "python3 -c \"x = b'x' * (512 << 20); print(len(x))\"\n")
+    with pytest.raises(BuildError, match="build exceeded its memory limit of 64m") as caught:
+        slug_builds.build("procfile", env={"BUILDPACK_URL": str(bp)},
+                          limits=BuildLimits(memory="64m", cpus=1, timeout=120))
+    assert not slug_client.images.list(name=caught.value.image.split(":")[0])
+
+
+# ---- host-side pieces: .slugignore, the buildpack plan, the build environment -------------------
+
+def test_slugignore(tmp_path):
+    for name in ["keep.txt", "notes.log", "sub/deep/trace.log", "docs/a.md", "sub/docs/b.md",
+                 "tmp/x", "data/tmp", "spec/a_test.py", "spec/unit/b_test.py", "root.bin",
+                 "sub/root.bin", "cache/one/two/file", ".git/objects/x.log"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    (tmp_path / ".slugignore").write_text(
+        "# comments and blank lines are ignored\n\n*.log\n/docs\ntmp/\nspec/**/*_test.py\n"
+        "/root.bin\ncache/**\n")
+    removed = apply_slugignore(tmp_path)
+    assert removed == sorted(["notes.log", "sub/deep/trace.log", "docs", "tmp", "spec/a_test.py",
+                              "spec/unit/b_test.py", "root.bin", "cache/one"])
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert left == sorted([".git/objects/x.log", ".slugignore", "data/tmp", "keep.txt",
+                           "sub/docs/b.md", "sub/root.bin"])
+
+
+def test_slugignore_absent_removes_nothing(tmp_path):
+    (tmp_path / "a.log").write_text("x")
+    assert apply_slugignore(tmp_path) == []
+    assert (tmp_path / "a.log").exists()
+
+
+def test_buildpack_plan(tmp_path):
+    assert buildpack_plan(tmp_path, {}) == []
+    assert buildpack_plan(tmp_path, {"BUILDPACK_URL": "https://github.com/x/bp.git#v2"}) == [
+        ("git", "https://github.com/x/bp.git#v2")]
+    assert buildpack_plan(tmp_path, {"BUILDPACK_URL": str(THIRD_PARTY)}) == [
+        ("local", str(THIRD_PARTY))]
+    (tmp_path / ".buildpacks").write_text("heroku/nodejs\n# x\npython\ngit@github.com:x/y.git\n")
+    assert buildpack_plan(tmp_path, {}) == [("builtin", "nodejs"), ("builtin", "python"),
+                                            ("git", "git@github.com:x/y.git")]
+    assert buildpack_plan(tmp_path, {"BUILDPACK_URL": "static"}) == [("builtin", "static")]
+    for bad in ("ruby", str(tmp_path / "nope"), "-uhttps://x"):
+        with pytest.raises(BuildError):
+            buildpack_plan(tmp_path, {"BUILDPACK_URL": bad})
+
+
+def test_build_environment_passes_ca_bundle_and_http_indexes_only():
+    text = build_environment("demo", {
+        "PIP_INDEX_URL": "https://pypi.example/simple",
+        "PIP_EXTRA_INDEX_URL": "file:///opt/pypi/simple https://extra.example/simple",
+        "PIP_FIND_LINKS": "/opt/wheels", "NPM_CONFIG_REGISTRY": "https://npm.example/"})
+    assert "export PIP_INDEX_URL=https://pypi.example/simple\n" in text
+    assert "export PIP_EXTRA_INDEX_URL=https://extra.example/simple\n" in text
+    assert "export NPM_CONFIG_REGISTRY=https://npm.example/\n" in text
+    assert "file://" not in text and "PIP_FIND_LINKS" not in text
+    assert "export DEIS_APP=demo\n" in text
+    if Path("/etc/ssl/certs/ca-certificates.crt").is_file():
+        for name in ("PIP_CERT", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE",
+                     "npm_config_cafile"):
+            assert f"export {name}=/etc/ssl/certs/ca-certificates.crt\n" in text
