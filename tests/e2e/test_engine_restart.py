@@ -1,0 +1,73 @@
+"""Restart the Docker Engine under a running app: it comes back, routed to its new addresses, and
+its logs go on being collected. (The engine restart is real: dockerd is stopped and started again
+with scripts/docker.sh, as `make up` starts it.)"""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+from tests.conftest import unique
+from tests.e2e.conftest import WEB, through_router
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def engine_answers() -> bool:
+    done = subprocess.run(["curl", "-sf", "--unix-socket", "/var/run/docker.sock", "http://localhost/_ping"],
+                          capture_output=True)
+    return done.returncode == 0
+
+
+def restart_dockerd() -> None:
+    pid = int(Path("/var/run/docker.pid").read_text().strip())
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.2)
+    assert not Path(f"/proc/{pid}").exists(), "dockerd did not stop"
+    subprocess.run([str(ROOT / "scripts" / "docker.sh")], check=True)
+    assert engine_answers()
+
+
+def test_apps_come_back_after_the_engine_restarts(runtime):
+    user = runtime["live"].register(unique("dev"))
+    app = unique("engine")
+    user.post("/v1/apps", json={"id": app})
+    assert user.post(f"/v1/apps/{app}/builds", json={"image": runtime["image"], "procfile": {"web": WEB}}).status_code == 201
+    assert user.post(f"/v1/apps/{app}/scale", json={"web": 2}).status_code == 204
+    assert through_router(runtime, f"{app}.localhost").status_code == 200
+
+    restart_dockerd()
+
+    def serving():
+        try:
+            return through_router(runtime, f"{app}.localhost").status_code == 200
+        except requests.RequestException:
+            return False
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not serving():
+        time.sleep(0.5)
+    assert serving()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        states = sorted((p["name"], p["state"]) for p in user.get(f"/v1/apps/{app}/containers").json()["results"])
+        if states == [(f"{app}.v2.web.1", "up"), (f"{app}.v2.web.2", "up")]:
+            break
+        time.sleep(0.5)
+    assert states == [(f"{app}.v2.web.1", "up"), (f"{app}.v2.web.2", "up")]
+    # Every request lands on a live process: both upstreams answer.
+    assert all(through_router(runtime, f"{app}.localhost").status_code == 200 for _ in range(10))
+    # The logger reconnected to the engine: a one-off's output after the restart reaches the log.
+    assert user.post(f"/v1/apps/{app}/run", json={"command": "echo after-the-restart"}).json()[0] == 0
+    deadline = time.monotonic() + 30
+    lines = ""
+    while time.monotonic() < deadline and "after-the-restart" not in lines:
+        time.sleep(0.5)
+        lines = user.get(f"/v1/apps/{app}/logs").text
+    assert "after-the-restart" in lines
+    user.delete(f"/v1/apps/{app}")
