@@ -64,6 +64,7 @@ class GitUser:
     key: Path
     ssh_port: int
     home: Path
+    log_level: str = "ERROR"  # ssh shows auth banners from INFO on
 
     @property
     def name(self) -> str:
@@ -72,7 +73,7 @@ class GitUser:
     def ssh_command(self) -> list[str]:
         return ["ssh", "-F", "/dev/null", "-i", str(self.key), "-o", "IdentitiesOnly=yes",
                 "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                "-o", "LogLevel=ERROR", "-p", str(self.ssh_port)]
+                "-o", f"LogLevel={self.log_level}", "-p", str(self.ssh_port)]
 
     def env(self) -> dict:
         return {**os.environ, **GIT_IDENTITY, "HOME": str(self.home), "GIT_CONFIG_NOSYSTEM": "1",

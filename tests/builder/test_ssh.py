@@ -149,7 +149,7 @@ def test_an_unreachable_controller_denies_keys_with_a_reason(tmp_path):
     try:
         key = tmp_path / "id_ed25519"
         builder_new_key(key)
-        user = GitUser(api=None, key=key, ssh_port=server.port, home=tmp_path)
+        user = GitUser(api=None, key=key, ssh_port=server.port, home=tmp_path, log_level="INFO")
         denied = user.ssh(SERVER, "git-upload-pack 'x.git'")
         assert denied.returncode == 255
         assert "The Deis builder cannot check keys right now" in denied.stderr

@@ -193,3 +193,21 @@ def test_the_reconciler_brings_back_removed_and_stopped_processes(runtime):
                                   command=["sleep", "60"], entrypoint=[])
     assert wait_for(lambda: not client.containers.list(all=True, filters={"id": ghost.id}), 30)
     user.delete(f"/v1/apps/{app}")
+
+
+def test_concurrent_changes_of_one_app_end_on_the_newest_release_never_a_mix(runtime):
+    user, app = new_app(runtime)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda n: user.post(f"/v1/apps/{app}/config", json={"values": {"N": str(n)}}),
+                                range(4)))
+    assert [a.status_code for a in answers] == [201] * 4, [a.text for a in answers]
+    newest = max(int(a.headers["Deis-Release"]) for a in answers)
+    assert newest == 6
+    running = processes(user, app)
+    assert [(p["release"], p["state"]) for p in running] == [("v6", "up")], running
+    value = user.get(f"/v1/apps/{app}/config").json()["values"]["N"]
+    ran = user.post(f"/v1/apps/{app}/run", json={"command": "echo $N"}).json()
+    assert ran == [0, f"{value}\n"]
+    user.delete(f"/v1/apps/{app}")
