@@ -63,6 +63,7 @@ from . import (
 from .health import http_check, settings_from_env, tcp_open
 
 TIMEOUT_EXIT_CODE = 124
+START_PARALLEL = 6  # containers created and started at once by a rollout
 ONEOFF_LEFTOVER_AFTER = 60.0  # seconds after a one-off finished that the reconciler removes it
 DEFAULT_PORT = 5000
 ALIVE = ("running", "restarting")
@@ -486,13 +487,22 @@ class DockerScheduler(Scheduler):
         new: list[_Proc] = []
         if missing:
             port = self.port(spec)
-            try:
-                for ptype, num in missing:
-                    container = self._create(spec, ptype, num, port, self._command_for(spec, ptype))
-                    with _MARKS_GUARD:
-                        _PENDING.add(container.name)
+            guard = threading.Lock()
+
+            def start(wanted: tuple[str, str]) -> None:
+                ptype, num = wanted
+                container = self._create(spec, ptype, num, port, self._command_for(spec, ptype))
+                with _MARKS_GUARD:
+                    _PENDING.add(container.name)
+                with guard:  # recorded before it starts, so a failure anywhere removes it
                     new.append(_Proc(container, spec.app, spec.release, ptype, num, port, False))
-                    container.start()
+                container.start()
+
+            try:
+                # The engine creates and starts containers faster several at a time.
+                with ThreadPoolExecutor(max_workers=min(START_PARALLEL, len(missing))) as pool:
+                    list(pool.map(start, missing))
+                new.sort(key=lambda p: p.key)
                 self._await_healthy(spec, new, port)
                 for proc in new:
                     proc.container.update(restart_policy={"Name": self.restart_policy})

@@ -191,11 +191,12 @@ def test_the_image_is_the_run_image_plus_the_slug(slug_client, flask_build):
     assert image.attrs["RootFS"]["Layers"][:-1] == run_layers
     code, out = run_once(slug_client, result.image,
                          "id -un; stat -c %U /app /app/.venv /app/app.py; which python; "
-                         "ls -A /tmp; ls /tmp/deis-build 2>&1; ls -A /app")
+                         "ls /tmp/deis-build 2>&1; echo $(ls -A /tmp); echo $(ls -A /app)")
     assert code == 0, out
     lines = out.split("\n")
     assert lines[:5] == ["app", "app", "app", "app", "/app/.venv/bin/python"]
     assert "No such file" in out  # /tmp/deis-build is gone
+    assert lines[-3].split() == ["deis-cache", "deis-env"]  # empty mount points, nothing else
     assert set(lines[-2].split()) == {".profile.d", ".venv", "Procfile", "app.py", "requirements.txt",
                                       "runtime.txt"}
 
