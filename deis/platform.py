@@ -180,6 +180,7 @@ def daemons(data_dir: Path) -> list[Daemon]:
     return [
         Daemon("logger", [python, "-m", "deis.logger", "--data-dir", str(data_dir)], data_dir),
         Daemon("reconciler", [python, "-m", "deis.controller", "reconcile"], data_dir),
+        Daemon("builder", [python, "-m", "deis.builder", "serve"], data_dir),
     ]
 
 
@@ -217,12 +218,14 @@ def up() -> int:
         print("Deis is up.")
     if started:
         print(f"Started the router on port {router.http_port}.")
+    env = {**controller.env(), "DEIS_CONTROLLER_URL": controller.url}
     for daemon in daemons(controller.data_dir):
-        if daemon.start(controller.env()):
+        if daemon.start(env):
             print(f"Started the {daemon.name}.")
     database = "PostgreSQL" if os.environ.get("DATABASE_URL") else "SQLite"
     print(f"  controller  {controller.url}      (data: {controller.data_dir}, {database})")
     print(f"  apps        {apps_url(router)}")
+    print(f"  git         ssh://git@<this host>:{os.environ.get('DEIS_BUILDER_PORT', '2222')}/<app>.git")
     print(f"  logs        {controller.logfile.parent}/")
     print(f"Next: deis register {controller.url}")
     print("      (`make up` links deis into /usr/local/bin when it can; it is also in .venv/bin)")

@@ -18,12 +18,27 @@ def platform(command, env):
                           capture_output=True, text=True, timeout=120)
 
 
+def ssh_banner(port: int, wait: float = 20.0) -> bytes:
+    """The first line the builder's SSH server sends, once it listens."""
+    import socket
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+                return conn.recv(64)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def platform_env(data_dir) -> dict:
     """The platform on its defaults, but in its own data directory, ports and label namespace."""
     env = {**os.environ, "DEIS_DATA_DIR": str(data_dir), "DEIS_CONTROLLER_PORT": str(free_port()),
            "DEIS_ROUTER_PORT": str(free_port()), "DEIS_ROUTER_HTTPS_PORT": "0",
            "DEIS_DOCKER_NAMESPACE": f"deis-platform-{uuid.uuid4().hex[:8]}", "DEIS_RECONCILE_INTERVAL": "1",
-           "DEIS_STOP_GRACE": "2", "DEIS_SETTLE": "1"}
+           "DEIS_STOP_GRACE": "2", "DEIS_SETTLE": "1", "DEIS_BUILDER_PORT": str(free_port())}
     env.pop("DATABASE_URL", None)
     return env
 
@@ -39,6 +54,8 @@ def test_up_is_idempotent_and_down_stops_it(tmp_path):
         assert "deis register" in first.stdout
         assert f"Started the router on port {router_port}" in first.stdout
         assert "Started the logger." in first.stdout and "Started the reconciler." in first.stdout
+        assert "Started the builder." in first.stdout
+        assert ssh_banner(int(env["DEIS_BUILDER_PORT"])).startswith(b"SSH-2.0-")
         assert f"http://<app>.localhost:{router_port}/" in first.stdout
         assert requests.get(f"http://127.0.0.1:{router_port}/", headers={"Host": "nope.localhost"}).status_code == 404
         assert (tmp_path / "controller.sqlite3").exists()
@@ -50,10 +67,12 @@ def test_up_is_idempotent_and_down_stops_it(tmp_path):
         assert "Started the" not in second.stdout
         state = platform("status", env)
         assert state.returncode == 0 and "reconciler  up" in state.stdout and "logger      up" in state.stdout
+        assert "builder     up" in state.stdout
     finally:
         stopped = platform("down", env)
     assert "Stopped the controller." in stopped.stdout and "Stopped the router." in stopped.stdout
     assert "Stopped the reconciler." in stopped.stdout and "Stopped the logger." in stopped.stdout
+    assert "Stopped the builder." in stopped.stdout
     assert platform("status", env).returncode == 1
     assert "was not running" in platform("down", env).stdout
 
