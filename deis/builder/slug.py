@@ -4,6 +4,7 @@ socket, limited memory, CPU and time), which is then committed as the app's imag
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -32,7 +33,6 @@ CACHE_MOUNT = "/tmp/deis-cache"
 ENV_MOUNT = "/tmp/deis-env"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 CONTROL = "::deis::"
-APP_UID = 1000
 CA_VARIABLES = ("PIP_CERT", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE",
                 "npm_config_cafile", "GIT_SSL_CAINFO", "CURL_CA_BUNDLE")
 # Settings of the host passed to builds: package indexes (http(s) only) and proxies.
@@ -87,7 +87,7 @@ def apply_slugignore(source: Path) -> list[str]:
     rules = []
     for line in text.splitlines():
         line = line.strip()
-        if not line or line.startswith("#") or line.startswith("!"):
+        if not line or line.startswith(("#", "!")):
             continue
         rules.append((_pattern_regex(line), line.endswith("/")))
     removed = []
@@ -134,7 +134,8 @@ def _entry(value: str, origin: str) -> tuple[str, str]:
         return "builtin", name
     if "\t" in value or "\n" in value:
         raise BuildError(f"{origin}: invalid buildpack {value!r}")
-    if value.startswith("/"):
+    if value.startswith(("/", "file:///")):
+        value = value.removeprefix("file://")
         path = Path(value)
         if not (path / "bin" / "compile").is_file():
             raise BuildError(f"{origin}: {value} is not a buildpack directory (no bin/compile)")
@@ -210,17 +211,13 @@ def build_slug(source: Path, app: str, image: str, env: dict[str, str], cache_di
     source, cache_dir, limits = Path(source), Path(cache_dir), limits or BuildLimits()
     procfile = read(source)  # a bad Procfile fails here, before any container starts
     plan = buildpack_plan(source, env)
+    own_client = client is None
     client = client or _docker_client()
-    from deis.stack import StackBuildError, ensure_images
+    env_dir, container = None, None
     try:
-        run_image = ensure_images(client, progress=output).run
-    except StackBuildError as e:
-        raise BuildError(f"the run image is missing and could not be built: {e}") from e
-
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    env_dir = _env_dir(env)
-    container = None
-    try:
+        run_image = _run_image(client, output)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        env_dir = _env_dir(env)
         container = _create(client, run_image, app, cache_dir, env_dir, limits)
         _copy_in(container, source, app, plan)
         report = _run(container, output, limits)
@@ -232,7 +229,18 @@ def build_slug(source: Path, app: str, image: str, env: dict[str, str], cache_di
     finally:
         if container is not None:
             _remove(container)
-        shutil.rmtree(env_dir, ignore_errors=True)
+        if env_dir is not None:
+            shutil.rmtree(env_dir, ignore_errors=True)
+        if own_client:
+            client.close()
+
+
+def _run_image(client, output: Output) -> str:
+    from deis.stack import StackBuildError, ensure_images
+    try:
+        return ensure_images(client, progress=output).run
+    except StackBuildError as e:
+        raise BuildError(f"the run image is missing and could not be built: {e}") from e
 
 
 def _docker_client():
@@ -299,7 +307,10 @@ class _Report:
         if word == "buildpack":
             self.buildpacks.append(rest)
         elif word == "release":
-            self.release = base64.b64decode(rest).decode(errors="replace")
+            try:
+                self.release = base64.b64decode(rest).decode(errors="replace")
+            except ValueError:  # binascii.Error: not what the runner printed
+                self.error = "the output of the last buildpack's bin/release could not be read"
         elif word == "error":
             self.error = rest
         elif word == "done":
@@ -321,7 +332,7 @@ def _read_lines(container, lines: queue.Queue) -> None:
                 lines.put(line.decode(errors="replace").rstrip("\r"))
         if buffer:
             lines.put(buffer.decode(errors="replace").rstrip("\r"))
-    except Exception as e:  # the stream broke (container removed): the exit status says the rest
+    except Exception as e:  # noqa: BLE001 (the stream broke: the exit status says the rest)
         lines.put(f"       (build output interrupted: {e})")
     finally:
         lines.put(_END)
@@ -352,7 +363,7 @@ def _run(container, output: Output, limits: BuildLimits) -> _Report:
         _kill(container)
         raise BuildError(f"build exceeded its time limit of {limits.timeout:g} s") from None
     container.reload()
-    if status != 0 or not report.done:
+    if status != 0 or not report.done or report.error:
         if container.attrs.get("State", {}).get("OOMKilled"):
             raise BuildError(f"build exceeded its memory limit of {limits.memory}")
         reason = report.error or f"the build failed (exit status {status})"
@@ -402,22 +413,17 @@ def _commit(container, image: str, labels: dict[str, str], output: Output, clien
                                 for k, v in labels.items()]
     repository, tag = _split_image(image)
     container.commit(repository=repository, tag=tag, changes=changes)
-    try:
-        size = client.images.get(image).attrs["Size"] - client.images.get(run_image).attrs["Size"]
-        output(f"-----> Compiled slug size is {max(size, 0) / 1e6:.1f} MB")
-    except Exception:
-        pass
+    size = client.images.get(image).attrs["Size"] - client.images.get(run_image).attrs["Size"]
+    output(f"-----> Compiled slug size is {max(size, 0) / 1e6:.1f} MB")
 
 
 def _kill(container) -> None:
-    try:
+    import docker.errors
+    with contextlib.suppress(docker.errors.APIError):  # it may have just exited
         container.kill()
-    except Exception:
-        pass
 
 
 def _remove(container) -> None:
-    try:
+    import docker.errors
+    with contextlib.suppress(docker.errors.APIError):  # already gone
         container.remove(force=True)
-    except Exception:
-        pass

@@ -14,7 +14,12 @@ import requests
 
 from deis.builder import BuildError, BuildLimits
 from deis.builder.procfile import ProcfileError
-from deis.builder.slug import apply_slugignore, build_environment, build_slug, buildpack_plan
+from deis.builder.slug import (
+    apply_slugignore,
+    build_environment,
+    build_slug,
+    buildpack_plan,
+)
 
 APPS = Path(__file__).resolve().parent / "apps"
 THIRD_PARTY = APPS / "buildpack-null"
@@ -387,6 +392,58 @@ def test_buildpacks_file_runs_each_in_order_and_sources_exports(slug_client, slu
     assert result.procfile == {"web": "python3 /app/.deis/static-server.py"}  # the last release
     with serving(slug_client, result.image, result.procfile["web"]) as url:
         assert get(url + "/greeting.txt").text == "hello from config + export\n"
+
+
+@contextlib.contextmanager
+def git_over_http(slug_client, root: Path):
+    """`root` served over plain HTTP (git's dumb protocol) where build containers can reach it."""
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    gateway = slug_client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    try:
+        yield f"http://{gateway}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_buildpack_url_git_with_a_ref(slug_client, slug_builds, tmp_path):
+    import subprocess
+
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com", "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+
+    def git(*args, cwd=tmp_path / "work"):
+        subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+
+    shutil.copytree(THIRD_PARTY, tmp_path / "work")
+    compile_script = tmp_path / "work" / "bin" / "compile"
+    compile_script.write_text('#!/bin/bash\necho "-----> compiled by the v1 tag"\n')
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("commit", "-q", "-m", "v1")
+    git("tag", "v1")
+    compile_script.write_text('#!/bin/bash\necho "-----> compiled by main"\n')
+    git("commit", "-q", "-am", "later")
+    git("clone", "-q", "--bare", str(tmp_path / "work"), str(tmp_path / "served" / "bp.git"),
+        cwd=tmp_path)
+    git("update-server-info", cwd=tmp_path / "served" / "bp.git")
+    with git_over_http(slug_client, tmp_path / "served") as base:
+        result, lines, _ = slug_builds.build("procfile", env={"BUILDPACK_URL": f"{base}/bp.git#v1"})
+        assert f"-----> Fetching buildpack {base}/bp.git#v1" in lines
+        assert "-----> compiled by the v1 tag" in lines
+        assert result.buildpack == "Third-party null"
+        _, lines, _ = slug_builds.build("procfile", env={"BUILDPACK_URL": f"{base}/bp.git"})
+        assert "-----> compiled by main" in lines
 
 
 def test_no_buildpack_applies(slug_builds):

@@ -29,10 +29,9 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
     def list_directory(self, path):
         self.send_error(404, "File not found")
-        return None
 
     def log_message(self, format, *args):
-        sys.stdout.write("%s - %s\n" % (self.address_string(), format % args))
+        sys.stdout.write(f"{self.address_string()} - {format % args}\n")
         sys.stdout.flush()
 
 
