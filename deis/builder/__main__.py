@@ -1,8 +1,8 @@
 """`python -m deis.builder serve` runs the git SSH server in the foreground;
 `python -m deis.builder build DIR --app APP --user USER` builds and deploys a directory without SSH.
 
-Both talk to the controller at DEIS_CONTROLLER_URL (default http://127.0.0.1:8000) with the builder
-key (DEIS_BUILDER_KEY, else `<DEIS_DATA_DIR>/builder_key`).
+Both talk to the controller at DEIS_CONTROLLER_URL (default http://127.0.0.1:$DEIS_CONTROLLER_PORT,
+port 8000 unless set) with the builder key (DEIS_BUILDER_KEY, else `<DEIS_DATA_DIR>/builder_key`).
 """
 
 from __future__ import annotations
@@ -29,9 +29,15 @@ def serve(args) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     directory = data_dir()
-    server = BuilderServer(directory, Hooks.from_env(directory), host=args.host, port=args.port)
     try:
+        server = BuilderServer(directory, Hooks.from_env(directory), host=args.host, port=args.port)
         asyncio.run(server.serve_forever())
+    except BuildError as exc:
+        print(f"deis builder: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # e.g. the port is taken
+        print(f"deis builder: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         pass
     return 0

@@ -45,10 +45,11 @@ class Hooks:
         self.session.headers["X-Deis-Builder-Auth"] = builder_key
 
     @classmethod
-    def from_env(cls, data_dir: Path | None = None) -> "Hooks":
-        """DEIS_CONTROLLER_URL (default http://127.0.0.1:8000) and DEIS_BUILDER_KEY, else the key
-        the controller generated in its data directory."""
-        url = os.environ.get("DEIS_CONTROLLER_URL", "http://127.0.0.1:8000")
+    def from_env(cls, data_dir: Path | None = None) -> Hooks:
+        """DEIS_CONTROLLER_URL (default: this host, port DEIS_CONTROLLER_PORT or 8000) and
+        DEIS_BUILDER_KEY, else the key the controller generated in its data directory."""
+        port = os.environ.get("DEIS_CONTROLLER_PORT", "8000")
+        url = os.environ.get("DEIS_CONTROLLER_URL") or f"http://127.0.0.1:{port}"
         key = os.environ.get("DEIS_BUILDER_KEY", "").strip()
         if not key and data_dir is not None:
             try:

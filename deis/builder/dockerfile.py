@@ -2,15 +2,16 @@
 
 Config vars become build args only when the app sets `DEIS_DOCKER_BUILD_ARGS=1` (they would
 otherwise be baked into the image's history). Limits: the build's memory (`BuildLimits.memory`), its
-CPUs (a cpuset of `BuildLimits.cpus` cores) and its time: the build ends when a line arrives after
-the limit, or when no line arrives for that long (the engine cancels a build its client leaves).
+CPUs (a cpuset of `BuildLimits.cpus` cores) and its time: when the time is up, the container of the
+step running then is killed, which ends the build.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import time
+import re
+import threading
 from pathlib import Path
 
 from deis.builder import BuildError, BuildLimits, BuildResult, Output
@@ -18,6 +19,7 @@ from deis.builder import BuildError, BuildLimits, BuildResult, Output
 BUILD_ARGS_VAR = "DEIS_DOCKER_BUILD_ARGS"
 MAX_DOCKERFILE_CHARS = 65536  # what the controller's build hook accepts
 INDENT = "       "
+RUNNING = re.compile(r"---> Running in ([0-9a-f]{12,64})")
 
 
 def wants_build_args(env: dict) -> bool:
@@ -59,6 +61,38 @@ class _Lines:
         self.feed("\n")
 
 
+class _Deadline:
+    """Kills the container of the running step once the build's time is up (the engine then fails
+    the step and ends the build); the steps are known from the engine's `Running in <id>` lines."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.step, self.expired = seconds, None, False
+        self.timer = threading.Timer(seconds, self.expire)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def saw(self, text: str) -> None:
+        for match in RUNNING.finditer(text):
+            self.step = match.group(1)
+        if self.expired:
+            self.expire()
+
+    def expire(self) -> None:
+        import docker
+
+        self.expired = True
+        if self.step:
+            try:
+                with docker.APIClient(version="auto") as client:
+                    client.kill(self.step)
+            except docker.errors.APIError:
+                pass  # the step ended meanwhile
+
+    def error(self) -> BuildError:
+        return BuildError(f"The Docker build took longer than its limit of {self.seconds:g} s "
+                          "(DEIS_BUILD_TIMEOUT).")
+
+
 def build(source: Path, app: str, image: str, env: dict, output: Output,
           limits: BuildLimits | None = None, labels: dict | None = None) -> BuildResult:
     """Build `source` (which has a Dockerfile at its root) into `image`; BuildError with the
@@ -75,29 +109,29 @@ def build(source: Path, app: str, image: str, env: dict, output: Output,
     buildargs = {str(k): str(v) for k, v in env.items()} if wants_build_args(env) else None
     if buildargs:
         output(f"{INDENT}Config vars are passed as build args ({BUILD_ARGS_VAR} is set)")
-    lines, started = _Lines(output), time.monotonic()
-    client = docker.APIClient(version="auto", timeout=max(limits.timeout, 1))
+    lines, deadline = _Lines(output), _Deadline(limits.timeout)
+    client = docker.APIClient(version="auto")
     try:
         stream = client.build(path=str(source), tag=image, rm=True, forcerm=True, pull=False,
                               decode=True, labels=labels or {}, buildargs=buildargs,
-                              container_limits=container_limits(limits))
+                              container_limits=container_limits(limits), timeout=limits.timeout + 60)
         for item in stream:
-            if time.monotonic() - started > limits.timeout:
-                raise BuildError(f"The Docker build took longer than its limit of {limits.timeout:.0f}s "
-                                 "(DEIS_BUILD_TIMEOUT).")
             if "stream" in item:
+                deadline.saw(item["stream"])
                 lines.feed(item["stream"])
             elif "error" in item:
                 lines.flush()
-                raise BuildError(f"docker build: {item['error'].strip()}")
+                raise deadline.error() if deadline.expired else BuildError(f"docker build: {item['error'].strip()}")
             elif item.get("status") and not item.get("progressDetail"):
                 lines.feed(f"{item['status']} {item.get('id', '')}\n")
+            if deadline.expired:
+                raise deadline.error()
         lines.flush()
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:  # e.g. read timeout
-        raise BuildError(f"The Docker build stopped: no output for {limits.timeout:.0f}s "
-                         f"(DEIS_BUILD_TIMEOUT) or the engine went away ({exc}).") from exc
+        raise BuildError(f"The Docker build stopped: {exc}") from exc
     except docker.errors.DockerException as exc:
         raise BuildError(f"docker build: {exc}") from exc
     finally:
+        deadline.timer.cancel()
         client.close()
     return BuildResult(image=image, procfile=procfile, dockerfile=text[:MAX_DOCKERFILE_CHARS] or "\n")

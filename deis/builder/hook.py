@@ -54,7 +54,7 @@ def check_updates(app: str, updates: list[list[str]]) -> str | None:
     for update in updates:
         if len(update) != 3:
             return f"Unexpected input from git: {' '.join(update)}"
-        old, new, ref = update
+        _, new, ref = update
         if ref not in BRANCHES:
             return (f"{app} is deployed from master: push with `git push deis master` "
                     f"({ref} was refused).")

@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 
 from deis.builder import BuildError, BuildLimits, BuildResult, Output, image_name
-from deis.builder.controller import Hooks, HookError
-from deis.builder.repos import acquire_app_lock, builder_dir
+from deis.builder.controller import HookError, Hooks
+from deis.builder.repos import APP_NAME, acquire_app_lock, builder_dir
 
 STEP, INDENT = "-----> ", "       "
 SUBMODULE_MODE = "160000"
@@ -72,7 +72,10 @@ def build(source: Path, app: str, sha: str, env: dict, output: Output, data_dir:
             return result
         from deis.builder import slug  # the buildpack half, imported when first needed
 
-        slug.apply_slugignore(source)
+        removed = slug.apply_slugignore(source)
+        if removed:
+            output(f"{STEP}Removed what .slugignore lists: {', '.join(removed[:10])}"
+                   + (f" and {len(removed) - 10} more" if len(removed) > 10 else ""))
         cache = builder_dir(data_dir) / "cache" / app
         cache.mkdir(parents=True, exist_ok=True)
         return slug.build_slug(source, app, image, env, cache, output, limits or BuildLimits(), labels or {})
@@ -129,13 +132,14 @@ def deploy_directory(directory: Path, app: str, user: str, hooks: Hooks, output:
     """`python -m deis.builder build DIR`: build a directory without git or SSH, under the app's
     build lock like a push."""
     directory = Path(directory).resolve()
+    if not APP_NAME.match(app):
+        raise BuildError(f"No app named '{app}'.")
     if not directory.is_dir():
         raise BuildError(f"{directory} is not a directory.")
     sha = tree_digest(directory)
-    with acquire_app_lock(data_dir, app, output):
-        with tempfile.TemporaryDirectory(prefix=f"deis-build-{app}-") as tmp:
-            source = Path(tmp) / "src"
-            shutil.copytree(directory, source, symlinks=True, ignore=shutil.ignore_patterns(".git"))
-            if not any(source.iterdir()):
-                raise BuildError(f"{directory} is empty: there is nothing to build.")
-            return deploy_source(source, app, user, sha, hooks, output, data_dir)
+    with acquire_app_lock(data_dir, app, output), tempfile.TemporaryDirectory(prefix=f"deis-build-{app}-") as tmp:
+        source = Path(tmp) / "src"
+        shutil.copytree(directory, source, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+        if not any(source.iterdir()):
+            raise BuildError(f"{directory} is empty: there is nothing to build.")
+        return deploy_source(source, app, user, sha, hooks, output, data_dir)

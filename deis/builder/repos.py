@@ -3,6 +3,7 @@ push, each with the pre-receive hook that builds and deploys before git accepts 
 
 from __future__ import annotations
 
+import fcntl
 import re
 import subprocess
 import sys
@@ -30,18 +31,20 @@ def repo_path(data_dir: Path, app: str) -> Path:
 
 def ensure_repo(data_dir: Path, app: str) -> Path:
     """The app's bare repository, created if needed, with the current pre-receive hook."""
-    path = repo_path(data_dir, app)
-    if not (path / "HEAD").exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["git", "init", "--quiet", "--bare", str(path)], check=True)
-        # HEAD names master so a clone checks out what `git push deis master` sent.
-        subprocess.run(["git", "-C", str(path), "symbolic-ref", "HEAD", "refs/heads/master"], check=True)
-    hook = path / "hooks" / "pre-receive"
-    text = HOOK.format(python=sys.executable)
-    if not hook.exists() or hook.read_text() != text:
-        hook.parent.mkdir(exist_ok=True)
-        hook.write_text(text)
-        hook.chmod(0o755)
+    path, locks = repo_path(data_dir, app), builder_dir(data_dir) / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{app}.init.lock", "a") as lock:  # two first pushes at once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (path / "HEAD").exists():
+            subprocess.run(["git", "init", "--quiet", "--bare", str(path)], check=True)
+            # HEAD names master so a clone checks out what `git push deis master` sent.
+            subprocess.run(["git", "-C", str(path), "symbolic-ref", "HEAD", "refs/heads/master"], check=True)
+        hook = path / "hooks" / "pre-receive"
+        text = HOOK.format(python=sys.executable)
+        if not hook.exists() or hook.read_text() != text:
+            hook.parent.mkdir(exist_ok=True)
+            hook.write_text(text)
+            hook.chmod(0o755)
     return path
 
 
@@ -57,9 +60,8 @@ def has_commits(path: Path) -> bool:
 def acquire_app_lock(data_dir: Path, app: str, output=None):
     """Hold the app's build lock (an flock on `<data_dir>/builder/locks/<app>.lock`), waiting for
     another push to the app to finish first. Returns the open file: the lock lives as long as it."""
-    import fcntl
-
-    path = builder_dir(data_dir) / "locks" / f"{repo_path(data_dir, app).stem}.lock"
+    repo_path(data_dir, app)  # checks the name
+    path = builder_dir(data_dir) / "locks" / f"{app}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = open(path, "a")
     try:

@@ -18,7 +18,13 @@ from pathlib import Path
 import asyncssh
 
 from deis.builder.controller import HookError, Hooks
-from deis.builder.repos import APP_NAME, builder_dir, ensure_repo, has_commits, repo_path
+from deis.builder.repos import (
+    APP_NAME,
+    builder_dir,
+    ensure_repo,
+    has_commits,
+    repo_path,
+)
 
 log = logging.getLogger("deis.builder")
 

@@ -20,7 +20,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ApiUser, LiveController, free_port, start_live_controller, unique
+from tests.conftest import (
+    ApiUser,
+    LiveController,
+    free_port,
+    start_live_controller,
+    unique,
+)
 
 BUILDER_ROOT = Path(__file__).resolve().parents[2]
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",

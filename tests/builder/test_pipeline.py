@@ -212,3 +212,33 @@ def test_local_build_of_a_directory_without_ssh(builder_platform, builder_owner,
                              cwd=BUILDER_ROOT, timeout=120)
     assert refused.returncode == 1
     assert f"You may not push to {app} (ask its owner, {owner.name})" in refused.stderr
+
+
+def test_procfile_only_buildpack_app_is_built_and_served(builder_platform, builder_owner, tmp_path):
+    """No Dockerfile: the buildpacks build it (the null buildpack: nothing to compile, no network)."""
+    owner = builder_owner
+    app = builder_platform.app(owner)
+    repo = git_make_repo(tmp_path / app, {"Procfile": "web: python3 -m http.server $PORT\n", ".null": "",
+                                          "index.html": "from a slug\n", "notes/big.log": "x" * 1000,
+                                          ".slugignore": "notes/\n"}, owner, app)
+    pushed = push(owner, repo)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "Building Docker image" not in pushed.stderr
+    assert "remote: -----> Removed what .slugignore lists: notes" in pushed.stderr
+    assert "remote: -----> Procfile declares types -> web" in pushed.stderr
+    assert "remote: -----> Launching... done, v2" in pushed.stderr
+    assert builder_platform.get(app, "/index.html").text == "from a slug\n"
+    assert builder_platform.get(app, "/notes/big.log").status_code == 404
+    ran = owner.api.post(f"/v1/apps/{app}/run", json={"command": "echo $PORT $GIT_SHA; id -un"})
+    assert ran.status_code == 200
+    assert ran.json() == [0, f"5000 {git_remote_sha(builder_platform, app)}\napp\n"]
+
+
+def test_a_tree_with_nothing_to_build_says_so(builder_platform, builder_owner, tmp_path):
+    owner = builder_owner
+    app = builder_platform.app(owner)
+    repo = git_make_repo(tmp_path / app, {"README.md": "just words\n"}, owner, app)
+    refused = push(owner, repo)
+    assert refused.returncode != 0
+    assert "remote: !     Build failed: no buildpack applies to this app" in refused.stderr, refused.stderr
+    assert git_remote_sha(builder_platform, app) is None

@@ -68,7 +68,7 @@ def test_an_unknown_app_is_refused(builder_platform, builder_owner, tmp_path):
 
 def test_owner_and_collaborator_push_and_clone_a_stranger_does_neither(builder_platform, builder_owner, tmp_path):
     owner = builder_owner
-    app, repo = deployed_app(builder_platform, owner, tmp_path)
+    app, _ = deployed_app(builder_platform, owner, tmp_path)
     sha = git_remote_sha(builder_platform, app)
     collaborator, stranger = builder_platform.user("collab"), builder_platform.user("stranger")
     assert owner.api.post(f"/v1/apps/{app}/perms", json={"username": collaborator.name}).status_code == 201
