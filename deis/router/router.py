@@ -26,7 +26,7 @@ import shutil
 import signal
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .model import InvalidRoute, Route, validate
@@ -227,29 +227,51 @@ class Router:
     def apply(self, routes: list[Route]) -> ApplyResult:
         """Make `routes` the router's configuration, app by app as far as nginx accepts them."""
         with self._locked():
-            self._dirs()
-            state = self._load_state()
-            result = self._build(routes, state)
-            pid = self.master_pid()
-            if pid is not None:
-                os.kill(pid, signal.SIGHUP)
-                result.reloaded = self._wait_for_generation(result.generation)
-                if not result.reloaded:
-                    result.warnings.append(f"nginx did not take generation {result.generation}: "
-                                           f"{self._error_log_tail()}")
-            return result
+            return self._apply_locked(routes, self._load_state())
 
-    def apply_if_changed(self, routes: list[Route]) -> ApplyResult | None:
-        """apply() unless nginx already serves exactly `routes` (the reconciler calls this often)."""
+    def _apply_locked(self, routes: list[Route], state: dict) -> ApplyResult:
+        self._dirs()
+        result = self._build(routes, state)
+        pid = self.master_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGHUP)
+            result.reloaded = self._wait_for_generation(result.generation)
+            if not result.reloaded:
+                result.warnings.append(f"nginx did not take generation {result.generation}: "
+                                       f"{self._error_log_tail()}")
+        return result
+
+    def routes(self) -> dict[str, Route]:
+        """The routes nginx serves now (the last good one of each app)."""
+        with self._locked():
+            return self._load_state()["routes"]
+
+    def update(self, changes: dict[str, Route | None], only_if_changed: bool = False,
+               keep_upstreams: bool = False, remove_others: bool = False) -> ApplyResult | None:
+        """Change some apps' routes (None removes one) and keep every other app's as it is, read
+        and written under the router's lock, so callers that each own some apps never undo each
+        other's changes. `keep_upstreams`: the changed apps keep the upstreams nginx has for them
+        (for changes of hosts and certificates, which must not race a deploy's switch).
+        `remove_others`: apps not in `changes` go. `only_if_changed`: nothing happens when nginx
+        serves the result already (the reconciler's case)."""
         with self._locked():
             state = self._load_state()
-            try:
-                wanted = {r.app: validate(r) for r in routes}
-            except InvalidRoute:
-                wanted = None  # apply() reports it
-            if self.running() and state["routes"] == wanted:
-                return None
-        return self.apply(routes)
+            current = {} if remove_others else dict(state["routes"])
+            for app, route in changes.items():
+                if route is None:
+                    current.pop(app, None)
+                    continue
+                if keep_upstreams:
+                    served = state["routes"].get(app)
+                    route = replace(route, upstreams=list(served.upstreams) if served else [])
+                current[app] = route
+            if only_if_changed and self.running():
+                try:
+                    if {app: validate(r) for app, r in current.items()} == state["routes"]:
+                        return None
+                except InvalidRoute:
+                    pass  # _build reports it
+            return self._apply_locked(list(current.values()), state)
 
     def _build(self, routes: list[Route], state: dict) -> ApplyResult:
         """Render, test and swap in a new generation; returns what happened to each app."""

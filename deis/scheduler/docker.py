@@ -24,7 +24,7 @@ States: `starting` (not yet health-checked / web not yet accepting TCP / non-web
 `settle` s), `up`, `crashed` (restarting, restarted less than `settle` s ago, or exited with a code
 other than 0 or 143), `down` (stopped, created, paused).
 
-Health: web processes must accept TCP on PORT at the container's address (the host routes to
+Health: web processes (and `cmd`, an image's own CMD, which is routed like web) must accept TCP on PORT at the container's address (the host routes to
 Docker's bridge, no published ports); with HEALTHCHECK_URL set, a GET of it must answer 2xx/3xx
 (HEALTHCHECK_TIMEOUT s per try, HEALTHCHECK_INITIAL_DELAY s before the first). Other types must stay
 up `settle` s. Everything must pass within `deploy_timeout` s (plus the initial delay).
@@ -63,6 +63,9 @@ from . import (
 from .health import http_check, settings_from_env, tcp_open
 
 TIMEOUT_EXIT_CODE = 124
+# Types that receive HTTP (and are health-checked on PORT): `web`, and `cmd`, an image's own CMD
+# when it has no Procfile (as Deis v1 routed Dockerfile and image apps).
+ROUTED = ("web", "cmd")
 START_PARALLEL = 6  # containers created and started at once by a rollout
 ONEOFF_LEFTOVER_AFTER = 60.0  # seconds after a one-off finished that the reconciler removes it
 DEFAULT_PORT = 5000
@@ -438,7 +441,7 @@ class DockerScheduler(Scheduler):
                     self._fail(spec, proc, reason)
                 if proc.status != "running":
                     continue
-                if proc.type != "web":
+                if proc.type not in ROUTED:
                     if time.monotonic() - started >= self.settle:
                         del waiting[name]
                     continue
@@ -519,7 +522,7 @@ class DockerScheduler(Scheduler):
         with _MARKS_GUARD:  # healthy: from here on they count as serving
             _PENDING.difference_update(p.name for p in new)
         if switch is not None:
-            serving = [p for p in list(keep.values()) + new if p.type == "web"]
+            serving = [p for p in list(keep.values()) + new if p.type in ROUTED]
             for proc in serving:
                 proc.container.reload()
             try:
@@ -622,7 +625,7 @@ class DockerScheduler(Scheduler):
         uptime = time.time() - started if started else 0.0
         if proc.attrs.get("RestartCount", 0) and uptime < self.settle:
             return "crashed"
-        if proc.type == "web":
+        if proc.type in ROUTED:
             return "up" if tcp_open(self._address(proc), proc.port, timeout=0.5) else "starting"
         return "up" if uptime >= self.settle else "starting"
 
@@ -634,7 +637,7 @@ class DockerScheduler(Scheduler):
     def endpoints(self, app: str) -> list[Endpoint]:
         """Running web processes accepting TCP, of the newest release being served (processes of a
         rollout not yet switched to, and ones being retired, are left out)."""
-        web = [p for p in self._procs(app) if p.type == "web" and p.status == "running"
+        web = [p for p in self._procs(app) if p.type in ROUTED and p.status == "running"
                and p.name not in _PENDING and p.name not in _RETIRING]
         healthy = [p for p in web if tcp_open(self._address(p), p.port, timeout=0.5)]
         if not healthy:

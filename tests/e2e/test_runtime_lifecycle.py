@@ -211,3 +211,15 @@ def test_concurrent_changes_of_one_app_end_on_the_newest_release_never_a_mix(run
     ran = user.post(f"/v1/apps/{app}/run", json={"command": "echo $N"}).json()
     assert ran == [0, f"{value}\n"]
     user.delete(f"/v1/apps/{app}")
+
+
+def test_an_image_without_procfile_runs_its_cmd_and_is_routed(runtime):
+    user = runtime["live"].register(unique("dev"))
+    app = unique("image")
+    user.post("/v1/apps", json={"id": app})
+    assert user.post(f"/v1/apps/{app}/builds", json={"image": runtime["image"]}).status_code == 201
+    assert user.get(f"/v1/apps/{app}").json()["structure"] == {"cmd": 1}
+    assert [(p["type"], p["state"], p["port"]) for p in processes(user, app)] == [("cmd", "up", 8080)]
+    answer = through_router(runtime, f"{app}.localhost")
+    assert answer.status_code == 200 and answer.text == "hello from busybox\n"
+    user.delete(f"/v1/apps/{app}")

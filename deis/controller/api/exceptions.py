@@ -8,7 +8,9 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from deis.scheduler import SchedulerError
+from deis.scheduler import DeployError, SchedulerError
+
+DEPLOY_LOG_LINES = 20  # of the new release's processes, in the answer to a failed deploy
 
 
 class Conflict(APIException):
@@ -26,7 +28,11 @@ def body_too_large(limit: int) -> str:
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, SchedulerError):
+    if isinstance(exc, DeployError) and exc.logs:
+        # The person deploying sees why: the reason, then the new processes' last lines.
+        lines = [str(exc), "Last lines of its output:", *("  " + line for line in exc.logs[-DEPLOY_LOG_LINES:])]
+        exc = RuntimeUnavailable("\n".join(lines))
+    elif isinstance(exc, SchedulerError):
         exc = RuntimeUnavailable(str(exc))
     elif isinstance(exc, RequestDataTooBig):
         from django.conf import settings

@@ -11,11 +11,13 @@ reconciler never acts on a decision half made.
 from __future__ import annotations
 
 import logging
+import shutil
 
 from django.conf import settings
 
+from deis.builder.repos import repo_path
 from deis.logger import LogStore, platform_line
-from deis.router import Certificate as RouteCertificate, Route, Router
+from deis.router import Certificate as RouteCertificate, Route, Router, RouterError
 from deis.scheduler import DeployError, Endpoint, ReleaseSpec, SchedulerError, get_scheduler
 
 from .models import App, Certificate, Release
@@ -52,30 +54,30 @@ def default_structure(spec: ReleaseSpec) -> dict:
     return {t: int(t == first) for t in types}
 
 
-def routes(overrides: dict[str, list[Endpoint]] | None = None) -> list[Route]:
-    """Routes of every app, with `overrides` standing in for the engine's endpoints of some apps."""
-    scheduler, overrides = get_scheduler(), overrides or {}
-    certificates = [RouteCertificate(c.common_name, c.certificate, c.key) for c in Certificate.objects.all()]
-    result = []
-    for app in App.objects.prefetch_related("domains"):
-        hosts = [app.url, *(d.domain for d in app.domains.all())]
-        endpoints = overrides[app.id] if app.id in overrides else scheduler.endpoints(app.id)
-        result.append(Route(app=app.id, hosts=hosts,
-                            upstreams=[(e.address, e.port) for e in endpoints],
-                            certificates=[c for c in certificates if any(c.covers(h) for h in hosts)]))
-    return result
+def route_for(app: App, endpoints: list[Endpoint], certificates: list[RouteCertificate] | None = None) -> Route:
+    """The app's route: its host names, the certificates covering them, `endpoints` as upstreams."""
+    if certificates is None:
+        certificates = [RouteCertificate(c.common_name, c.certificate, c.key) for c in Certificate.objects.all()]
+    hosts = [app.url, *(d.domain for d in app.domains.all())]
+    return Route(app=app.id, hosts=hosts, upstreams=[(e.address, e.port) for e in endpoints],
+                 certificates=[c for c in certificates if any(c.covers(h) for h in hosts)])
 
 
 def refresh_routes() -> None:
-    """Re-apply the router after a change of apps, domains or certificates (no-op without a runtime)."""
-    if get_scheduler().available:
-        router().apply(routes())
+    """After a change of apps, domains or certificates: every app's hosts and certificates from the
+    database, upstreams left as they are (deploys and the reconciler own those, each under the
+    app's lock). No-op without a runtime."""
+    if not get_scheduler().available:
+        return
+    certificates = [RouteCertificate(c.common_name, c.certificate, c.key) for c in Certificate.objects.all()]
+    changes = {app.id: route_for(app, [], certificates) for app in App.objects.prefetch_related("domains")}
+    router().update(changes, keep_upstreams=True, remove_others=True)
 
 
 def switch_for(app: App):
     """What the scheduler calls once new processes are healthy: route the app to them."""
     def switch(endpoints: list[Endpoint]) -> None:
-        router().apply(routes({app.id: endpoints}))
+        router().update({app.id: route_for(app, endpoints)})
     return switch
 
 
@@ -134,6 +136,8 @@ def destroy(app: App) -> None:
     with scheduler.locked(app.id):
         scheduler.destroy(app.id, images=images)
         app.delete()
+        # The app's git repository: a new app of the same name starts with an empty one.
+        shutil.rmtree(repo_path(settings.DATA_DIR, app.id), ignore_errors=True)
     refresh_routes()
     try:
         log_store().remove(app.id)
@@ -166,6 +170,13 @@ def reconcile() -> dict:
         for key, value in more.items():
             (report[key].update if isinstance(value, dict) else report[key].extend)(value)
 
+    routed = router()
+    try:
+        if not routed.running():
+            routed.start()
+    except RouterError as exc:
+        report["errors"]["router"] = str(exc)
+    certificates = [RouteCertificate(c.common_name, c.certificate, c.key) for c in Certificate.objects.all()]
     for app_id in sorted(scheduler.apps()):
         with scheduler.locked(app_id):
             if not App.objects.filter(id=app_id).exists():  # destroyed, or never ours
@@ -178,24 +189,30 @@ def reconcile() -> dict:
                 spec = release_spec(release) if release is not None and release.build_id else None
                 if spec is None:
                     merge(scheduler.reconcile_app(None, {}, app=app.id))
-                    continue
-                structure = app.structure or default_structure(spec)
-                try:
-                    merge(scheduler.reconcile_app(spec, structure, switch=switch_for(app)))
-                except DeployError as exc:
-                    failure = "\n".join([str(exc), *exc.logs])
-                    Release.objects.filter(pk=release.pk).update(failed=True, failure=failure)
-                    event(app.id, f"v{release.version} did not become healthy: {exc}")
-                    report["errors"][app.id] = str(exc)
+                else:
+                    try:
+                        structure = app.structure or default_structure(spec)
+                        merge(scheduler.reconcile_app(spec, structure, switch=switch_for(app)))
+                    except DeployError as exc:
+                        failure = "\n".join([str(exc), *exc.logs])
+                        Release.objects.filter(pk=release.pk).update(failed=True, failure=failure)
+                        event(app.id, f"v{release.version} did not become healthy: {exc}")
+                        report["errors"][app.id] = str(exc)
+                # Under the app's lock no rollout is half done: the engine's endpoints are the
+                # ones to serve (after a dockerd restart they have new addresses).
+                routed.update({app.id: route_for(app, scheduler.endpoints(app.id), certificates)},
+                              only_if_changed=True)
         except SchedulerError as exc:
             report["errors"][app.id] = str(exc)
+        except RouterError as exc:
+            report["errors"][f"router:{app.id}"] = str(exc)
+    try:
+        served = set(routed.routes())
+        stale = served - set(App.objects.values_list("id", flat=True))
+        if stale:
+            routed.update(dict.fromkeys(stale))
+    except RouterError as exc:
+        report["errors"]["router"] = str(exc)
     for app_id in set(report["deployed"]):
         event(app_id, "the reconciler completed an interrupted deploy")
-    try:
-        r = router()
-        if not r.running():
-            r.start()
-        r.apply_if_changed(routes())
-    except Exception as exc:  # noqa: BLE001 - reported; the next pass tries again
-        report["errors"]["router"] = str(exc)
     return report
