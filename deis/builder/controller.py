@@ -89,8 +89,14 @@ class Hooks:
             "receive_user": user, "receive_repo": app, "sha": sha, "fingerprint": fingerprint,
             "ssh_connection": ssh_connection[:255], "ssh_original_command": ssh_original_command[:255]})
 
-    def build(self, user: str, app: str, sha: str, image: str, procfile: dict, dockerfile: str) -> dict:
+    def build(self, user: str, app: str, sha: str, image: str, procfile: dict, dockerfile: str,
+              log: str = "") -> dict:
         """Make the release and deploy it; {"release": {"version": N}, "domains": [...]}."""
         return self._call("POST", "build", {
             "receive_user": user, "receive_repo": app, "sha": sha, "image": image,
-            "procfile": procfile, "dockerfile": dockerfile}, timeout=BUILD_HOOK_TIMEOUT)
+            "procfile": procfile, "dockerfile": dockerfile, "log": log}, timeout=BUILD_HOOK_TIMEOUT)
+
+    def build_failed(self, user: str, app: str, sha: str, log: str) -> dict:
+        """Record a failed build and its log (`deis builds:info`); no release is made."""
+        return self._call("POST", "build", {"receive_user": user, "receive_repo": app, "sha": sha,
+                                            "failed": True, "log": log})

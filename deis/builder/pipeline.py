@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections import deque
 from pathlib import Path
 
 from deis.builder import BuildError, BuildLimits, BuildResult, Output, image_name
@@ -84,10 +85,30 @@ def build(source: Path, app: str, sha: str, env: dict, output: Output, data_dir:
         raise BuildError(message if message.startswith("Build failed") else f"Build failed: {message}") from exc
 
 
-def release(hooks: Hooks, app: str, user: str, sha: str, result: BuildResult, output: Output) -> int:
+class BuildLog:
+    """Passes output on and keeps its newest part, for the build record (`deis builds:info`)."""
+
+    LIMIT = 256 * 1024  # characters; the controller's limit for a build's log
+
+    def __init__(self, output: Output):
+        self.output, self.lines, self.size = output, deque(), 0
+
+    def __call__(self, line: str) -> None:
+        self.output(line)
+        self.lines.append(line)
+        self.size += len(line) + 1
+        while self.size > self.LIMIT and len(self.lines) > 1:
+            self.size -= len(self.lines.popleft()) + 1
+
+    def text(self) -> str:
+        return "".join(line + "\n" for line in self.lines)[-self.LIMIT:]
+
+
+def release(hooks: Hooks, app: str, user: str, sha: str, result: BuildResult, output: Output,
+            log: str = "") -> int:
     """Make the release and deploy it (the controller waits until it is healthy); its version."""
     try:
-        answer = hooks.build(user, app, sha, result.image, dict(result.procfile), result.dockerfile)
+        answer = hooks.build(user, app, sha, result.image, dict(result.procfile), result.dockerfile, log)
     except HookError as exc:
         raise BuildError(f"Launching failed: {exc}" if exc.status != 503 else str(exc)) from exc
     version = answer["release"]["version"]
@@ -103,8 +124,16 @@ def deploy_source(source: Path, app: str, user: str, sha: str, hooks: Hooks, out
     config = hooks.config(user, app)  # also the access check
     env = {str(k): str(v) for k, v in (config.get("values") or {}).items()}
     labels = {"io.deis.builder.app": app, "io.deis.builder.sha": sha, "io.deis.builder.user": user}
-    result = build(source, app, sha, env, output, data_dir, limits, labels)
-    return release(hooks, app, user, sha, result, output)
+    log = BuildLog(output)
+    try:
+        result = build(source, app, sha, env, log, data_dir, limits, labels)
+    except BuildError as exc:
+        try:  # kept with its log for `deis builds:info`; the push fails either way
+            hooks.build_failed(user, app, sha, log.text() + f"!     {exc}\n")
+        except HookError:
+            pass
+        raise
+    return release(hooks, app, user, sha, result, output, log.text())
 
 
 def deploy_commit(repo: Path, sha: str, app: str, user: str, hooks: Hooks, output: Output,

@@ -77,6 +77,13 @@ def test_a_dockerfile_that_does_not_build_changes_nothing(builder_platform, buil
     assert git_remote_sha(builder_platform, app) == good
     assert builder_platform.get(app, "/index.html").text == "hello v1\n"
     assert releases(builder_owner, app)[0][0] == 2  # no release was made
+    # The failed build is kept with its log for `deis builds:info`; the good one has its log too.
+    builds = builder_owner.api.get(f"/v1/apps/{app}/builds").json()["results"]
+    assert [b["failed"] for b in builds] == [True, False]
+    failed = builder_owner.api.get(f"/v1/apps/{app}/builds/{builds[0]['uuid']}").json()
+    assert "broken step" in failed["log"] and "returned a non-zero code: 3" in failed["log"]
+    good_build = builder_owner.api.get(f"/v1/apps/{app}/builds/{builds[1]['uuid']}").json()
+    assert "-----> Building Docker image" in good_build["log"]
 
 
 def test_a_release_that_never_becomes_healthy_is_refused_and_the_old_one_keeps_serving(
@@ -94,6 +101,7 @@ def test_a_release_that_never_becomes_healthy_is_refused_and_the_old_one_keeps_s
     assert releases(builder_owner, app)[0] == (3, True)
     failure = builder_owner.api.get(f"/v1/apps/{app}/releases/v3").json()["failure"]
     assert "cannot start on 8080" in failure  # the app's last log lines, kept with the release
+    assert "remote:          cannot start on 8080" in failed.stderr  # and shown to the person pushing
 
 
 def test_a_bad_procfile_rejects_the_push_naming_the_line(builder_platform, builder_owner, git_dockerfile_app):

@@ -83,3 +83,24 @@ def test_key_hook_names_the_owner_of_a_key(builder, alice, anon):
     assert missing.status_code == 404 and "keys:add" in missing.json()["detail"]
     assert anon.get(f"/v1/hooks/key/{fingerprint}").status_code == 401
     assert alice.get(f"/v1/hooks/key/{fingerprint}").status_code == 401
+
+
+def test_build_hook_keeps_the_log_and_records_failed_builds_without_a_release(builder, alice, app):
+    ok = builder.post("/v1/hooks/build", {
+        "receive_user": "alice", "receive_repo": app, "sha": SHA, "image": f"{app}:git-060da68",
+        "procfile": {"web": "run"}, "log": "-----> Python app detected\n       done\n"})
+    assert ok.status_code == 200, ok.content
+    failed = builder.post("/v1/hooks/build", {
+        "receive_user": "alice", "receive_repo": app, "sha": "1" * 40, "failed": True,
+        "log": "-----> Python app detected\n!     pip could not install flask==99\n"})
+    assert failed.status_code == 201, failed.content
+    uuid = failed.json()["build"]["uuid"]
+    detail = alice.get(f"/v1/apps/{app}/builds/{uuid}").json()
+    assert detail["failed"] is True and detail["image"] == "" and "flask==99" in detail["log"]
+    builds = alice.get(f"/v1/apps/{app}/builds").json()["results"]
+    assert [b["failed"] for b in builds] == [True, False] and "log" not in builds[0]
+    assert alice.get(f"/v1/apps/{app}/builds/{builds[1]['uuid']}").json()["log"].startswith("-----> Python")
+    # No release was made for the failed build: the newest is still the good one.
+    assert alice.get(f"/v1/apps/{app}/releases").json()["results"][0]["summary"] == "alice deployed 060da68"
+    missing_image = builder.post("/v1/hooks/build", {"receive_user": "alice", "receive_repo": app, "sha": SHA})
+    assert missing_image.status_code == 400 and "image" in missing_image.json()

@@ -49,7 +49,8 @@ def builds_list(app):
         echo("No builds yet: deploy with `git push deis master` or `deis pull IMAGE`.")
         return
     table(["UUID", "Image", "Owner", "Created"],
-          [[b["uuid"], b["image"], b["owner"], b["created"]] for b in builds])
+          [[b["uuid"], b["image"] or ("(failed)" if b.get("failed") else ""), b["owner"], b["created"]]
+           for b in builds])
 
 
 @click.command("builds:create")
@@ -79,7 +80,10 @@ def builds_info(uuid, app):
     app = current_app(app)
     build = client().get(f"/v1/apps/{app}/builds/{uuid}").json()
     heading(f"{app} Build {uuid}")
-    fields(build, ["uuid", "owner", "image", "sha", "procfile", "created", "updated"])
+    fields(build, ["uuid", "owner", "image", "sha", "procfile", "failed", "created", "updated"])
+    if build.get("log"):
+        heading("Log")
+        echo(build["log"].rstrip("\n"))
 
 
 commands = [builds_list, builds_create, builds_info]

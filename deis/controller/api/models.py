@@ -61,6 +61,10 @@ class Build(UuidAuditedModel):
     sha = models.CharField(max_length=40, blank=True)
     procfile = models.JSONField(default=dict, blank=True)
     dockerfile = models.TextField(blank=True)
+    # What the builder printed (the newest part), and whether the build failed (then it has no
+    # image and no release: the running release stays).
+    log = models.TextField(blank=True)
+    failed = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created"]

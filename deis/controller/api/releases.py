@@ -101,11 +101,11 @@ def change_config(app: App, user, changes: dict) -> tuple[Config, Release]:
 
 
 def new_build(app: App, user, image: str, sha: str = "", procfile: dict | None = None,
-              dockerfile: str = "") -> tuple[Build, Release]:
+              dockerfile: str = "", log: str = "") -> tuple[Build, Release]:
     with write_transaction():
         app = lock_app(app)
         build = Build.objects.create(app=app, owner=user, image=image, sha=sha,
-                                     procfile=procfile or {}, dockerfile=dockerfile)
+                                     procfile=procfile or {}, dockerfile=dockerfile, log=log)
         current = app.current_release()
         config = current.config if current else Config.objects.create(app=app, owner=user)
         what = sha[:7] if sha else image

@@ -78,7 +78,15 @@ class BuildSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Build
-        fields = ["uuid", "app", "owner", "image", "sha", "procfile", "dockerfile", "created", "updated"]
+        fields = ["uuid", "app", "owner", "image", "sha", "procfile", "dockerfile", "failed", "created", "updated"]
+        read_only_fields = fields
+
+
+class BuildDetailSerializer(BuildSerializer):
+    """One build with the builder's output (`deis builds:info`)."""
+
+    class Meta(BuildSerializer.Meta):
+        fields = [*BuildSerializer.Meta.fields, "log"]
         read_only_fields = fields
 
 
@@ -267,10 +275,23 @@ class ConfigHookInput(StrictSerializer):
     receive_repo = serializers.CharField(max_length=128)
 
 
+BUILD_LOG_CHARS = 256 * 1024  # the builder sends the newest part of a longer log
+
+
 class BuildHookInput(StrictSerializer):
     receive_user = serializers.CharField(max_length=150)
     receive_repo = serializers.CharField(max_length=128)
-    image = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$", max_length=512)
+    # `failed: true` records a build that failed (its log, no image) and makes no release.
+    image = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$", max_length=512, required=False,
+                                   allow_blank=True, default="")
+    log = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
+                                max_length=BUILD_LOG_CHARS, default="")
+    failed = serializers.BooleanField(required=False, default=False)
     sha = serializers.RegexField(r"^[0-9a-f]{0,40}$", required=False, allow_blank=True, default="")
     procfile = ProcfileField(required=False)
     dockerfile = serializers.CharField(required=False, allow_blank=True, max_length=65536, default="")
+
+    def validate(self, data):
+        if not data.get("failed") and not data.get("image"):
+            raise serializers.ValidationError({"image": ["A build that did not fail needs its image."]})
+        return data

@@ -410,13 +410,13 @@ class BuildsView(generics.ListAPIView):
 
 
 class BuildDetailView(APIView):
-    @extend_schema(responses={200: serializers.BuildSerializer})
+    @extend_schema(responses={200: serializers.BuildDetailSerializer})
     def get(self, request, id, uuid):
         app = app_for(request, id, "view the builds of")
         build = Build.objects.filter(app=app, uuid=uuid).first()
         if build is None:
             raise NotFound(f"No build {uuid} in {app.id}.")
-        return Response(serializers.BuildSerializer(build).data)
+        return Response(serializers.BuildDetailSerializer(build).data)
 
 
 class ReleasesView(generics.ListAPIView):
@@ -614,9 +614,14 @@ class BuildHookView(HookView):
     def post(self, request):
         data = validated(serializers.BuildHookInput, request)
         app, user = self.app_and_user(data)
+        if data["failed"]:  # kept for `deis builds:info`; nothing is released
+            build = Build.objects.create(app=app, owner=user, image="", sha=data.get("sha", ""),
+                                         procfile=data.get("procfile") or {}, dockerfile=data.get("dockerfile", ""),
+                                         log=data["log"], failed=True)
+            return Response({"build": {"uuid": str(build.uuid)}}, status=status.HTTP_201_CREATED)
         build, release = releases.new_build(
             app, user, image=data["image"], sha=data.get("sha", ""),
-            procfile=data.get("procfile"), dockerfile=data.get("dockerfile", ""))
+            procfile=data.get("procfile"), dockerfile=data.get("dockerfile", ""), log=data["log"])
         runtime.deploy(app, release)
         return Response({"release": {"version": release.version},
                          "domains": [app.url, *app.domains.values_list("domain", flat=True)]})
