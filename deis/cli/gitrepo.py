@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 
@@ -34,7 +35,9 @@ def app_from_remote(name: str = "deis") -> str | None:
 
 
 def remote_for(host: str, app: str) -> str:
-    return f"ssh://git@{host}:2222/{app}.git"
+    """The builder listens on port 2222 of the controller's host (DEIS_BUILDER_PORT when moved)."""
+    port = os.environ.get("DEIS_BUILDER_PORT", "2222")
+    return f"ssh://git@{host}:{port}/{app}.git"
 
 
 def add_remote(name: str, url: str) -> str | None:
