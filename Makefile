@@ -30,6 +30,8 @@ test-postgres: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(PY) bench/api.py
+	$(PY) bench/runtime.py
+	$(PY) bench/deploy.py
 
 $(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
 	@scripts/bootstrap.sh
