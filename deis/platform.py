@@ -97,17 +97,7 @@ class Controller:
         raise RuntimeError(f"The controller did not answer on {self.url} within {wait:.0f}s; see {self.logfile}")
 
     def stop(self, wait: float = 30.0) -> bool:
-        pid = self.pid()
-        if pid is None:
-            return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and self.pid() is not None:
-            time.sleep(0.1)
-        if self.pid() is not None:
-            os.kill(pid, signal.SIGKILL)
-        self.pidfile.unlink(missing_ok=True)
-        return True
+        return _stop(self.pid(), self.pidfile, wait)
 
 
 @dataclass
@@ -149,17 +139,21 @@ class Daemon:
         return True
 
     def stop(self, wait: float = 30.0) -> bool:
-        pid = self.pid()
-        if pid is None:
-            return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.1)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-        self.pidfile.unlink(missing_ok=True)
-        return True
+        return _stop(self.pid(), self.pidfile, wait)
+
+
+def _stop(pid: int | None, pidfile: Path, wait: float) -> bool:
+    """SIGTERM, SIGKILL after `wait` s; False when nothing was running."""
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    pidfile.unlink(missing_ok=True)
+    return True
 
 
 def _alive(pid: int) -> bool:
