@@ -12,6 +12,7 @@ import queue
 import re
 import shlex
 import shutil
+import subprocess
 import tarfile
 import tempfile
 import threading
@@ -135,15 +136,56 @@ def _entry(value: str, origin: str) -> tuple[str, str]:
     if "\t" in value or "\n" in value:
         raise BuildError(f"{origin}: invalid buildpack {value!r}")
     if value.startswith(("/", "file:///")):
-        value = value.removeprefix("file://")
-        path = Path(value)
+        location, _, ref = value.removeprefix("file://").partition("#")
+        path = Path(location)
+        allowed = local_buildpack_dirs()
+        if not any(path.resolve().is_relative_to(root) for root in allowed):
+            raise BuildError(f"{origin}: {location} is not in a folder this platform takes local buildpacks "
+                             f"from ({', '.join(map(str, allowed)) or 'none'}; set DEIS_LOCAL_BUILDPACK_DIRS)")
+        if ref or _is_git_repository(path):
+            return "localgit", f"{location}#{ref}" if ref else location
         if not (path / "bin" / "compile").is_file():
-            raise BuildError(f"{origin}: {value} is not a buildpack directory (no bin/compile)")
-        return "local", value
+            raise BuildError(f"{origin}: {location} is not a buildpack directory (no bin/compile)")
+        return "local", location
     if GIT_URL.match(value):
         return "git", value
     raise BuildError(f"{origin}: {value!r} is neither a git URL, a local buildpack directory nor "
                      f"a built-in buildpack ({', '.join(BUILTIN)})")
+
+
+def local_buildpack_dirs() -> list[Path]:
+    """Where BUILDPACK_URL may name a local buildpack: DEIS_LOCAL_BUILDPACK_DIRS (colon-separated),
+    else <data dir>/buildpacks. Any collaborator can set config, so not any folder of the host."""
+    raw = os.environ.get("DEIS_LOCAL_BUILDPACK_DIRS")
+    if raw is None:
+        from deis.platform import default_data_dir
+        raw = str(default_data_dir() / "buildpacks")
+    return [Path(p).resolve() for p in raw.split(":") if p]
+
+
+def _is_git_repository(path: Path) -> bool:
+    return (path / ".git").exists() or ((path / "HEAD").is_file() and (path / "objects").is_dir())
+
+
+def _clone_local(entry: str, output: Output) -> Path:
+    """A local git buildpack (`path[#ref]`) checked out on this host: build containers see no host
+    paths, so it goes in like a local directory, as committed at `ref` (default: its HEAD)."""
+    location, _, ref = entry.partition("#")
+    target = Path(tempfile.mkdtemp(prefix="deis-buildpack-"))
+    clone = subprocess.run(["git", "clone", "-q", "--", location, str(target / "bp")],
+                           capture_output=True, text=True)
+    if clone.returncode == 0 and ref:
+        clone = subprocess.run(["git", "-C", str(target / "bp"), "checkout", "-q", ref],
+                               capture_output=True, text=True)
+    if clone.returncode != 0:
+        shutil.rmtree(target, ignore_errors=True)
+        raise BuildError(f"BUILDPACK_URL: could not check out {entry}: {clone.stderr.strip().splitlines()[-1:]}")
+    shutil.rmtree(target / "bp" / ".git", ignore_errors=True)
+    if not (target / "bp" / "bin" / "compile").is_file():
+        shutil.rmtree(target, ignore_errors=True)
+        raise BuildError(f"BUILDPACK_URL: {entry} has no bin/compile")
+    output(f"-----> Using the buildpack {entry}")
+    return target
 
 
 def build_environment(app: str, host_env: dict[str, str] | None = None) -> str:
@@ -213,8 +255,12 @@ def build_slug(source: Path, app: str, image: str, env: dict[str, str], cache_di
     plan = buildpack_plan(source, env)
     own_client = client is None
     client = client or _docker_client()
-    env_dir, container = None, None
+    env_dir, container, clones = None, None, []
     try:
+        for index, (kind, where) in enumerate(plan):
+            if kind == "localgit":
+                clones.append(_clone_local(where, output))
+                plan[index] = ("local", str(clones[-1] / "bp"))
         run_image = _run_image(client, output)
         cache_dir.mkdir(parents=True, exist_ok=True)
         env_dir = _env_dir(env)
@@ -231,6 +277,8 @@ def build_slug(source: Path, app: str, image: str, env: dict[str, str], cache_di
             _remove(container)
         if env_dir is not None:
             shutil.rmtree(env_dir, ignore_errors=True)
+        for clone in clones:
+            shutil.rmtree(clone, ignore_errors=True)
         if own_client:
             client.close()
 
@@ -300,7 +348,7 @@ class _Report:
     def take(self, line: str, output: Output) -> None:
         if not line.startswith(CONTROL):
             output(line)
-            if line.strip():
+            if line.strip() and not line.lstrip().startswith("!"):  # a buildpack's own hint is no reason
                 self.last_line = line.strip()
             return
         word, _, rest = line[len(CONTROL):].partition(" ")

@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from tests.conftest import (
 )
 
 BUILDER_ROOT = Path(__file__).resolve().parents[2]
+# Local buildpacks are taken only from these folders: the test apps and the tests' temporary ones.
+os.environ.setdefault("DEIS_LOCAL_BUILDPACK_DIRS", f"{Path(__file__).parent / 'apps'}:{tempfile.gettempdir()}")
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
                 "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com"}
 

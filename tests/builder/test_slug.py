@@ -529,6 +529,33 @@ def test_buildpack_plan(tmp_path):
     for bad in ("ruby", str(tmp_path / "nope"), "-uhttps://x"):
         with pytest.raises(BuildError):
             buildpack_plan(tmp_path, {"BUILDPACK_URL": bad})
+    # Any collaborator can set config: local buildpacks come only from the allowed folders.
+    with pytest.raises(BuildError, match="DEIS_LOCAL_BUILDPACK_DIRS"):
+        buildpack_plan(tmp_path, {"BUILDPACK_URL": "/usr/lib/git-core"})
+    assert buildpack_plan(tmp_path, {"BUILDPACK_URL": f"file://{THIRD_PARTY}#v1"}) == [
+        ("localgit", f"{THIRD_PARTY}#v1")]
+
+
+def test_buildpack_url_of_a_local_git_repository_at_a_ref(slug_builds, tmp_path):
+    import subprocess
+
+    repo = tmp_path / "bp"
+    shutil.copytree(THIRD_PARTY, repo)
+    git = {"cwd": repo, "check": True, "capture_output": True}
+    subprocess.run(["git", "init", "-q", "-b", "main"], **git)
+    subprocess.run(["git", "add", "."], **git)
+    ident = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", *ident, "commit", "-q", "-m", "v1"], **git)
+    subprocess.run(["git", "tag", "v1"], **git)
+    (repo / "bin" / "compile").write_text('#!/bin/bash\necho "-----> compiled by the newer commit"\n')
+    subprocess.run(["git", *ident, "commit", "-q", "-am", "v2"], **git)
+    (repo / "bin" / "compile").write_text('#!/bin/bash\necho "-----> an uncommitted change"\n')
+
+    _, lines, _ = slug_builds.build("procfile", env={"BUILDPACK_URL": f"file://{repo}#v1"})
+    assert "-----> third-party null buildpack: nothing to compile in /app" in lines
+    _, lines, _ = slug_builds.build("procfile", env={"BUILDPACK_URL": str(repo)})
+    assert "-----> compiled by the newer commit" in lines  # HEAD as committed, not the working tree
+    assert not any("uncommitted" in line for line in lines)
 
 
 def test_build_environment_passes_ca_bundle_and_http_indexes_only():
