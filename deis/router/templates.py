@@ -53,7 +53,8 @@ http {
 
     log_format deis '$remote_addr - [$time_local] "$host" "$request" $status $body_bytes_sent '
                     'rid=$deis_request_id upstream=$upstream_addr rt=$request_time urt=$upstream_response_time';
-    access_log {% if s.access_log %}"{{ prefix }}/logs/access.log" deis{% else %}off{% endif %};
+    # Buffered: one write per 64 KiB or second instead of one per request.
+    access_log {% if s.access_log %}"{{ prefix }}/logs/access.log" deis buffer=64k flush=1s{% else %}off{% endif %};
 
     # Defaults for every app's proxying (Deis: connect 30 s, read 1300 s).
     proxy_http_version 1.1;

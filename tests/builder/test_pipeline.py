@@ -250,3 +250,21 @@ def test_a_tree_with_nothing_to_build_says_so(builder_platform, builder_owner, t
     assert refused.returncode != 0
     assert "remote: !     Build failed: no buildpack applies to this app" in refused.stderr, refused.stderr
     assert git_remote_sha(builder_platform, app) is None
+
+
+def test_a_push_of_hundreds_of_megabytes(builder_platform, builder_owner, tmp_path):
+    """200 MB of incompressible files through git, SSH, the checkout and a buildpack slug."""
+    owner = builder_owner
+    app = builder_platform.app(owner)
+    files = {"Procfile": "web: python3 -m http.server $PORT\n", ".null": "", "index.html": "big\n"}
+    blobs = {f"assets/part{i}.bin": os.urandom(25 * 1024 * 1024) for i in range(8)}
+    repo = git_make_repo(tmp_path / app, {**files, **blobs}, owner, app)
+    started = time.monotonic()
+    pushed = push(owner, repo)
+    seconds = time.monotonic() - started
+    assert pushed.returncode == 0, pushed.stderr[-2000:]
+    assert "remote: -----> Launching... done, v2" in pushed.stderr
+    served = builder_platform.get(app, "/assets/part7.bin")
+    assert served.status_code == 200
+    assert hashlib.sha256(served.content).digest() == hashlib.sha256(blobs["assets/part7.bin"]).digest()
+    print(f"\n200 MB push served after {seconds:.1f}s")
