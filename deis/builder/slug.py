@@ -273,14 +273,20 @@ def build_slug(source: Path, app: str, image: str, env: dict[str, str], cache_di
         _commit(container, image, labels or {}, output, client, run_image)
         return result
     finally:
-        if container is not None:
-            _remove(container)
         if env_dir is not None:
             shutil.rmtree(env_dir, ignore_errors=True)
         for clone in clones:
             shutil.rmtree(clone, ignore_errors=True)
-        if own_client:
-            client.close()
+
+        def finish():
+            if container is not None:
+                _remove(container)
+            if own_client:
+                client.close()
+
+        # Removal takes a few hundred ms and nothing waits for it: it overlaps the release. Not a
+        # daemon thread, so the process still ends only once the container is gone.
+        threading.Thread(target=finish, name="remove-build-container").start()
 
 
 def _run_image(client, output: Output) -> str:

@@ -25,6 +25,16 @@ APPS = Path(__file__).resolve().parent / "apps"
 THIRD_PARTY = APPS / "buildpack-null"
 
 
+def build_container_gone(client, app: str, wait: float = 15.0) -> bool:
+    """The build container is removed in the background once the build ends: wait for it."""
+    deadline = time.monotonic() + wait
+    while client.containers.list(all=True, filters={"name": f"deis-build-{app}"}):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 # ---- fixtures: a Docker client, builds that clean up after themselves, a way to serve an image ----
 
 @pytest.fixture(scope="module")
@@ -291,7 +301,7 @@ def test_a_failing_compile_fails_with_the_reason_and_no_image(slug_client, slug_
     assert "the Python buildpack failed (bin/compile exited 1)" in message
     assert "deis-no-such-package-4f3c2a" in message  # pip's last line, the reason
     assert not slug_client.images.list(name=caught.value.image.split(":")[0])
-    assert not slug_client.containers.list(all=True, filters={"name": f"deis-build-{caught.value.app}"})
+    assert build_container_gone(slug_client, caught.value.app)
 
 
 # ---- Node.js -----------------------------------------------------------------------------------
@@ -479,7 +489,7 @@ def test_a_build_over_its_time_limit_is_killed(slug_client, slug_builds, tmp_pat
                           limits=BuildLimits(memory="256m", cpus=1, timeout=3))
     assert time.monotonic() - started < 30
     assert "-----> sleeping" in caught.value.lines
-    assert not slug_client.containers.list(all=True, filters={"name": f"deis-build-{caught.value.app}"})
+    assert build_container_gone(slug_client, caught.value.app)
     assert not slug_client.images.list(name=caught.value.image.split(":")[0])
 
 
