@@ -17,6 +17,7 @@ from pathlib import Path
 from .store import LogStore, format_line, platform_line
 
 log = logging.getLogger("deis.logger")
+EVENT_WINDOW = 5.0  # seconds each events request covers
 
 
 def docker_timestamp(raw: str) -> tuple[str, str]:
@@ -78,8 +79,10 @@ class Collector:
     # -- following ------------------------------------------------------------------------------
 
     def _source(self, labels: dict) -> tuple[str, str] | None:
+        """(app, type.num) of a process; None for what is not followed: one-offs, whose output the
+        controller logs itself (they may be gone before a follower could attach)."""
         app = labels.get(self.label("app"))
-        if not app:
+        if not app or labels.get(self.label("oneoff")) == "1":
             return None
         return app, f"{labels.get(self.label('type'), '?')}.{labels.get(self.label('num'), '?')}"
 
@@ -179,22 +182,25 @@ class Collector:
     def run(self) -> None:
         """Follow everything until stop(); survives the engine going away and coming back."""
         threading.Thread(target=self._save_loop, daemon=True, name="positions").start()
-        backoff = 0.5
+        backoff, since = 0.5, time.time()
         while not self.stop_event.is_set():
             try:
-                since = time.time()
                 self.follow_all()
-                events = self.client.events(decode=True, since=since, filters={
+                # Events in windows of a few seconds, each from where the last one ended: a stream
+                # that hangs (an engine restarting) is left behind at the end of its window, and
+                # the containers are listed again between windows in case an event was missed.
+                until = time.time() + EVENT_WINDOW
+                events = self.client.events(decode=True, since=since, until=until, filters={
                     "type": "container", "label": [f"{self.label('managed')}=1"]})
-                backoff = 0.5
                 for event in events:
                     if self.stop_event.is_set():
                         break
                     self.on_event(event)
+                since, backoff = until, 0.5
             except Exception as exc:  # noqa: BLE001 - the engine restarts; so do we
                 log.warning("docker events ended: %s; retrying in %.1f s", exc, backoff)
-            self.stop_event.wait(backoff)
-            backoff = min(backoff * 2, 10)
+                self.stop_event.wait(backoff)
+                backoff = min(backoff * 2, 5)
 
     def _save_loop(self) -> None:
         while not self.stop_event.wait(2):

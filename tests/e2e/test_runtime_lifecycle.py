@@ -121,7 +121,7 @@ def test_deis_logs_follow_prints_new_lines(runtime, tmp_path):
         reader.start()
         assert wait_for(lambda: any("marker-from-run" in s for s in seen)
                         and any("scaled web=2" in s for s in seen), 30), (seen, logs(user, app))
-        assert any(f"{app}[run." in s and "marker-from-run" in s for s in seen), seen
+        assert any(f"{app}[run]: marker-from-run" in s for s in seen), seen
         assert any("deis[api]:" in s and "scaled web=2" in s for s in seen), (seen, logs(user, app))
     finally:
         follower.terminate()

@@ -16,7 +16,7 @@ import shutil
 from django.conf import settings
 
 from deis.builder.repos import repo_path
-from deis.logger import LogStore, platform_line
+from deis.logger import LogStore, format_line, platform_line
 from deis.router import Certificate as RouteCertificate, Route, Router, RouterError
 from deis.scheduler import DeployError, Endpoint, ReleaseSpec, SchedulerError, get_scheduler
 
@@ -45,6 +45,17 @@ def event(app_id: str, message: str) -> None:
         log_store().append(app_id, [platform_line(message)])
     except OSError as exc:  # the log is a courtesy; the change itself has happened
         log.warning("could not log an event of %s: %s", app_id, exc)
+
+
+def log_run(app_id: str, user, command: str, code: int, output: str) -> None:
+    """A one-off's output in the app's log, tagged `run` (the logger does not follow one-offs:
+    they may be gone before it could attach)."""
+    lines = [format_line(app_id, "run", line) for line in output.splitlines()[-1000:]]
+    lines.append(platform_line(f"{user.username} ran `{command}`: exit code {code}"))
+    try:
+        log_store().append(app_id, lines)
+    except OSError as exc:
+        log.warning("could not log a run of %s: %s", app_id, exc)
 
 
 def default_structure(spec: ReleaseSpec) -> dict:

@@ -313,6 +313,7 @@ class RunView(generics.GenericAPIView):
         if release is None or release.build is None:
             raise ValidationError({"detail": f"{app.id} has no build yet: deploy with git push or deis pull first."})
         exit_code, output = get_scheduler().run(releases.release_spec(release), command)
+        runtime.log_run(app.id, request.user, command, exit_code, output)
         return Response([exit_code, output])
 
 
