@@ -172,11 +172,13 @@ def _clone_local(entry: str, output: Output) -> Path:
     paths, so it goes in like a local directory, as committed at `ref` (default: its HEAD)."""
     location, _, ref = entry.partition("#")
     target = Path(tempfile.mkdtemp(prefix="deis-buildpack-"))
+    # Not the pushed repository's git environment (GIT_DIR, the quarantine of a pre-receive hook).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     clone = subprocess.run(["git", "clone", "-q", "--", location, str(target / "bp")],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, env=env)
     if clone.returncode == 0 and ref:
         clone = subprocess.run(["git", "-C", str(target / "bp"), "checkout", "-q", ref],
-                               capture_output=True, text=True)
+                               capture_output=True, text=True, env=env)
     if clone.returncode != 0:
         shutil.rmtree(target, ignore_errors=True)
         raise BuildError(f"BUILDPACK_URL: could not check out {entry}: {clone.stderr.strip().splitlines()[-1:]}")

@@ -112,8 +112,9 @@ def test_image_without_procfile_runs_its_cmd_on_config_port(sched, spec, app, do
     assert container.name == f"{app}.v1.cmd.1"
     assert container.attrs["Config"]["Entrypoint"] is None
     assert [p["state"] for p in sched.state(app)] == ["up"]
-    assert sched.endpoints(app) == []  # only web receives traffic
     address = container.attrs["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+    # An image's own CMD is routed like web (as Deis v1 routed image and Dockerfile apps).
+    assert [(e.type, e.num, e.address, e.port) for e in sched.endpoints(app)] == [("cmd", 1, address, 9000)]
     assert get(address, 9000)[0] == 200
 
 
