@@ -3,6 +3,7 @@ script's section of docs/benchmarks.md without touching the others."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import subprocess
@@ -52,3 +53,13 @@ def write_section(section: str, body: str, doc: Path = DOC) -> None:
         text = text[:start] + block + ("\n" if nxt else "") + text[end:]
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(text)
+
+
+def platform_parser(description: str, section: str) -> argparse.ArgumentParser:
+    """The options every platform bench has: --write, the platform's timings, --json."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--write", action="store_true", help=f"update the section '{section[3:]}' of {DOC.name}")
+    parser.add_argument("--settle", type=float, default=1.0, help="DEIS_SETTLE (default 1)")
+    parser.add_argument("--grace", type=float, default=2.0, help="DEIS_STOP_GRACE (default 2)")
+    parser.add_argument("--json", help="also write the raw figures to this file")
+    return parser

@@ -32,7 +32,6 @@ builder, data directory) is removed at the end, even on failure.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -55,7 +54,7 @@ if str(ROOT) not in sys.path:
 import docker  # noqa: E402
 import requests  # noqa: E402
 
-from bench.common import DOC, fmt, write_section  # noqa: E402
+from bench.common import DOC, fmt, platform_parser, write_section  # noqa: E402
 
 SECTION = "## Deploy (bench/deploy.py)"
 FLASK_DIR = ROOT / "tests" / "builder" / "apps" / "flask"
@@ -700,17 +699,13 @@ def report(m: dict, res: dict, args) -> str:
 # --- main ---------------------------------------------------------------------------------------
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help=f"update the section '{SECTION[3:]}' of {DOC.name}")
+    parser = platform_parser(__doc__.splitlines()[0], SECTION)
     parser.add_argument("--cold", type=int, default=3, help="cold pushes (each on a new app; default 3)")
     parser.add_argument("--warm", type=int, default=5, help="warm pushes (default 5)")
     parser.add_argument("--dockerfile", type=int, default=3, help="Dockerfile apps, two pushes each (default 3)")
-    parser.add_argument("--settle", type=float, default=1.0, help="DEIS_SETTLE (default 1)")
-    parser.add_argument("--grace", type=float, default=2.0, help="DEIS_STOP_GRACE (default 2)")
     parser.add_argument("--quiet-wait", type=float, default=0.0,
                         help="before each measurement, wait up to this many s until no other container runs "
                              "on the Docker Engine (default 0: do not wait; they are reported either way)")
-    parser.add_argument("--json", help="also write the raw figures (and every push's timed lines) to this file")
     args = parser.parse_args(argv)
     if min(args.cold, args.warm, args.dockerfile) < 1:
         parser.error("each measurement needs at least one repetition")

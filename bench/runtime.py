@@ -31,7 +31,6 @@ end, even on failure.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -53,7 +52,7 @@ if str(ROOT) not in sys.path:
 import docker  # noqa: E402
 import requests  # noqa: E402
 
-from bench.common import DOC, WRK_DONE_LUA, fmt, run_wrk, write_section  # noqa: E402
+from bench.common import DOC, WRK_DONE_LUA, fmt, platform_parser, run_wrk, write_section  # noqa: E402
 from deis.router import Router  # noqa: E402
 from tests.conftest import LiveController, free_port, start_live_controller  # noqa: E402
 from tests.scheduler.busybox_image import ensure_image  # noqa: E402
@@ -345,16 +344,12 @@ def report(m: dict, res: dict, args) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help=f"update the section '{SECTION[3:]}' of {DOC.name}")
+    parser = platform_parser(__doc__.splitlines()[0], SECTION)
     parser.add_argument("--reps", type=int, default=5, help="repetitions of the config change (default 5)")
     parser.add_argument("--scale-reps", type=int, default=3, help="repetitions of the scale-up (default 3)")
     parser.add_argument("--wrk-runs", type=int, default=3, help="wrk runs per target (default 3)")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default 5)")
     parser.add_argument("--connections", type=int, default=10)
-    parser.add_argument("--settle", type=float, default=1.0, help="DEIS_SETTLE (default 1)")
-    parser.add_argument("--grace", type=float, default=2.0, help="DEIS_STOP_GRACE (default 2)")
-    parser.add_argument("--json", help="also write the raw figures to this file")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         parser.error("wrk is required (apt-get install -y wrk)")
