@@ -582,3 +582,24 @@ def test_build_environment_passes_ca_bundle_and_http_indexes_only():
         for name in ("PIP_CERT", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE",
                      "npm_config_cafile"):
             assert f"export {name}=/etc/ssl/certs/ca-certificates.crt\n" in text
+
+
+@pytest.mark.parametrize("layout", ["pyproject", "setup.py", "Pipfile"])
+def test_python_projects_without_requirements_txt_are_detected_and_installed(slug_client, slug_builds, layout):
+    """The other ways the contract names to declare a Python app: the project itself (pyproject.toml
+    or setup.py, installed with `pip install .`) or a Pipfile; each installs its dependency."""
+    package = {"greeter/__init__.py": "import six\nGREETING = 'hello from ' + six.__name__\n"}
+    files = {
+        "pyproject": {"pyproject.toml": '[build-system]\nrequires = ["setuptools>=61"]\n'
+                                        'build-backend = "setuptools.build_meta"\n[project]\nname = "greeter"\n'
+                                        'version = "1.0"\ndependencies = ["six==1.16.0"]\n', **package},
+        "setup.py": {"setup.py": "from setuptools import setup\nsetup(name='greeter', version='1.0', "
+                                 "packages=['greeter'], install_requires=['six==1.16.0'])\n", **package},
+        "Pipfile": {"Pipfile": '[packages]\nsix = "==1.16.0"\n', **package},
+    }[layout]
+    files["Procfile"] = "web: python -c 'import greeter; print(greeter.GREETING)'\n"
+    result, lines, _ = slug_builds.build(files=files)
+    assert "-----> Python app detected" in lines, lines
+    assert result.buildpack == "Python"
+    code, output = run_once(slug_client, result.image, result.procfile["web"])
+    assert (code, output.strip()) == (0, "hello from six"), output
