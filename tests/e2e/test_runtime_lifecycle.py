@@ -3,6 +3,7 @@ restart and show as crashed, ps:restart, the release phase, logs kept across dep
 (and followed by `deis logs -f`), TLS by SNI from uploaded certificates, destroy leaving nothing,
 and the reconciler bringing back what was removed behind the platform's back."""
 
+import contextlib
 import http.client
 import socket
 import ssl
@@ -161,15 +162,19 @@ def test_destroy_leaves_no_container_image_route_or_log(runtime):
     # An image built for this app alone (the builder's naming): destroy removes it.
     own = f"deis-apps/{app}:git-0123abcd"
     client.images.get(runtime["image"]).tag(own)
-    assert user.post(f"/v1/apps/{app}/builds", json={"image": own, "procfile": {"web": WEB}}).status_code == 201
-    ran = user.post(f"/v1/apps/{app}/run", json={"command": "echo hi"})
-    assert ran.status_code == 200, ran.text
-    assert logs(user, app)
-    assert user.delete(f"/v1/apps/{app}").status_code == 204
-    label = f"{runtime['namespace']}.app={app}"
-    assert client.containers.list(all=True, filters={"label": label}) == []
-    with pytest.raises(docker.errors.ImageNotFound):
-        client.images.get(own)
+    try:
+        assert user.post(f"/v1/apps/{app}/builds", json={"image": own, "procfile": {"web": WEB}}).status_code == 201
+        ran = user.post(f"/v1/apps/{app}/run", json={"command": "echo hi"})
+        assert ran.status_code == 200, ran.text
+        assert logs(user, app)
+        assert user.delete(f"/v1/apps/{app}").status_code == 204
+        label = f"{runtime['namespace']}.app={app}"
+        assert client.containers.list(all=True, filters={"label": label}) == []
+        with pytest.raises(docker.errors.ImageNotFound):
+            client.images.get(own)
+    finally:  # a failure above must not leave the tag behind on the machine
+        with contextlib.suppress(docker.errors.APIError):  # gone already, or still in use
+            client.images.remove(own, force=True)
     client.images.get(runtime["image"])  # a shared image stays
     assert not (runtime["data_dir"] / "logs" / "apps" / f"{app}.log").exists()
     assert through_router(runtime, f"{app}.localhost").status_code == 404
