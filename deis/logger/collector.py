@@ -14,18 +14,12 @@ import threading
 import time
 from pathlib import Path
 
+from deis.scheduler.docker import docker_timestamp
+
 from .store import LogStore, format_line, platform_line
 
 log = logging.getLogger("deis.logger")
 EVENT_WINDOW = 5.0  # seconds each events request covers
-
-
-def docker_timestamp(raw: str) -> tuple[str, str]:
-    """Docker's RFC 3339 nano timestamp -> (sort key, ISO 8601 with microseconds and +00:00)."""
-    stamp = raw.rstrip("Z")
-    whole, _, frac = stamp.partition(".")
-    frac = (frac + "000000000")[:9]
-    return f"{whole}.{frac}", f"{whole}.{frac[:6]}+00:00"
 
 
 def _since(key: str) -> float:

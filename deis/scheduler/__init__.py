@@ -68,6 +68,17 @@ class Endpoint:
 SwitchRoutes = Callable[[list[Endpoint]], None]
 
 
+def new_report() -> dict:
+    """What a reconcile did: {"started", "restarted", "removed": [names], "deployed": [apps],
+    "errors": {app: reason}}."""
+    return {"started": [], "restarted": [], "removed": [], "deployed": [], "errors": {}}
+
+
+def merge_report(report: dict, more: dict) -> None:
+    for key, value in more.items():
+        (report[key].update if isinstance(value, dict) else report[key].extend)(value)
+
+
 class Scheduler:
     """Verbs every backend offers, on whole apps (the controller never talks to containers)."""
 

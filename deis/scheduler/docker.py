@@ -59,6 +59,8 @@ from . import (
     Scheduler,
     SchedulerError,
     SwitchRoutes,
+    merge_report,
+    new_report,
 )
 from .health import http_check, settings_from_env, tcp_open
 
@@ -99,24 +101,12 @@ def memory_limit(value: str | None) -> str | None:
     return f"{number}{(unit or 'b').lower()}"
 
 
-def _timestamp(raw: str) -> tuple[str, str]:
+def docker_timestamp(raw: str) -> tuple[str, str]:
     """Docker's RFC 3339 nano timestamp -> (sort key, ISO 8601 with microseconds and +00:00)."""
     stamp = raw.rstrip("Z")
     whole, _, frac = stamp.partition(".")
     frac = (frac + "000000000")[:9]
     return f"{whole}.{frac}", f"{whole}.{frac[:6]}+00:00"
-
-
-def _report() -> dict:
-    return {"started": [], "restarted": [], "removed": [], "deployed": [], "errors": {}}
-
-
-def _merge(report: dict, more: dict) -> None:
-    for key, value in more.items():
-        if isinstance(value, dict):
-            report[key].update(value)
-        else:
-            report[key].extend(value)
 
 
 def _endpoint_key(endpoint: Endpoint) -> tuple:
@@ -663,7 +653,7 @@ class DockerScheduler(Scheduler):
                 raw = b""
             for seq, line in enumerate(raw.decode("utf-8", "replace").splitlines()):
                 stamp, _, message = line.partition(" ")
-                key, iso = _timestamp(stamp)
+                key, iso = docker_timestamp(stamp)
                 entries.append((key, proc.tag, seq, f"{iso} {app}[{proc.tag}]: {message}"))
         entries.sort()
         return [entry[-1] for entry in entries[-lines:]]
@@ -695,11 +685,11 @@ class DockerScheduler(Scheduler):
         """Converge the engine to `desired` ({app: (spec, structure)}), removing apps not in it. For
         one process that owns all the apps (tests); the controller's reconciler goes app by app
         with `apps()` and `reconcile_app()` under each app's lock."""
-        report = _report()
+        report = new_report()
         for app in sorted(self.apps() - set(desired)):
-            _merge(report, self.reconcile_app(None, {}, app=app))
+            merge_report(report, self.reconcile_app(None, {}, app=app))
         for app, (spec, structure) in sorted(desired.items()):
-            _merge(report, self.reconcile_app(spec, structure))
+            merge_report(report, self.reconcile_app(spec, structure))
         return report
 
     @_docker_errors
@@ -711,7 +701,7 @@ class DockerScheduler(Scheduler):
         with `switch`. `spec` None: nothing should run. Returns {"started", "restarted",
         "removed": [names], "deployed": [apps], "errors": {app: reason}}."""
         app = spec.app if spec is not None else app
-        report = _report()
+        report = new_report()
         try:
             with self.locked(app):
                 if spec is None:

@@ -18,7 +18,8 @@ from django.conf import settings
 from deis.builder.repos import repo_path
 from deis.logger import LogStore, format_line, platform_line
 from deis.router import Certificate as RouteCertificate, Route, Router, RouterError
-from deis.scheduler import DeployError, Endpoint, ReleaseSpec, SchedulerError, get_scheduler
+from deis.scheduler import (DeployError, Endpoint, ReleaseSpec, SchedulerError, get_scheduler, merge_report,
+                            new_report)
 
 from .models import App, Certificate, Release
 from .releases import release_spec
@@ -39,23 +40,23 @@ def log_store() -> LogStore:
     return LogStore(settings.LOG_DIR)
 
 
+def _log(app_id: str, lines: list[str]) -> None:
+    try:
+        log_store().append(app_id, lines)
+    except OSError as exc:  # the log is a courtesy; the change itself has happened
+        log.warning("could not write to the log of %s: %s", app_id, exc)
+
+
 def event(app_id: str, message: str) -> None:
     """A platform line in the app's log (`deis logs` shows it among the processes' lines)."""
-    try:
-        log_store().append(app_id, [platform_line(message)])
-    except OSError as exc:  # the log is a courtesy; the change itself has happened
-        log.warning("could not log an event of %s: %s", app_id, exc)
+    _log(app_id, [platform_line(message)])
 
 
 def log_run(app_id: str, user, command: str, code: int, output: str) -> None:
     """A one-off's output in the app's log, tagged `run` (the logger does not follow one-offs:
     they may be gone before it could attach)."""
     lines = [format_line(app_id, "run", line) for line in output.splitlines()[-1000:]]
-    lines.append(platform_line(f"{user.username} ran `{command}`: exit code {code}"))
-    try:
-        log_store().append(app_id, lines)
-    except OSError as exc:
-        log.warning("could not log a run of %s: %s", app_id, exc)
+    _log(app_id, [*lines, platform_line(f"{user.username} ran `{command}`: exit code {code}")])
 
 
 def default_structure(spec: ReleaseSpec) -> dict:
@@ -65,10 +66,14 @@ def default_structure(spec: ReleaseSpec) -> dict:
     return {t: int(t == first) for t in types}
 
 
+def route_certificates() -> list[RouteCertificate]:
+    return [RouteCertificate(c.common_name, c.certificate, c.key) for c in Certificate.objects.all()]
+
+
 def route_for(app: App, endpoints: list[Endpoint], certificates: list[RouteCertificate] | None = None) -> Route:
     """The app's route: its host names, the certificates covering them, `endpoints` as upstreams."""
     if certificates is None:
-        certificates = [RouteCertificate(c.common_name, c.certificate, c.key) for c in Certificate.objects.all()]
+        certificates = route_certificates()
     hosts = [app.url, *(d.domain for d in app.domains.all())]
     return Route(app=app.id, hosts=hosts, upstreams=[(e.address, e.port) for e in endpoints],
                  certificates=[c for c in certificates if any(c.covers(h) for h in hosts)])
@@ -80,7 +85,7 @@ def refresh_routes() -> None:
     app's lock). No-op without a runtime."""
     if not get_scheduler().available:
         return
-    certificates = [RouteCertificate(c.common_name, c.certificate, c.key) for c in Certificate.objects.all()]
+    certificates = route_certificates()
     changes = {app.id: route_for(app, [], certificates) for app in App.objects.prefetch_related("domains")}
     router().update(changes, keep_upstreams=True, remove_others=True)
 
@@ -124,17 +129,22 @@ def deploy(app: App, release: Release, structure: dict | None = None) -> None:
                 release_phase(scheduler, spec)
             scheduler.deploy(spec, wanted, switch_for(app))
         except DeployError as exc:
-            failure = "\n".join([str(exc), *exc.logs])
-            Release.objects.filter(pk=release.pk).update(failed=True, failure=failure)
-            if isinstance(exc, ReleasePhaseError):
-                event(app.id, f"v{release.version} was not deployed: {exc}")
-                raise ReleasePhaseError(f"v{release.version} was not deployed: {exc}", exc.logs) from exc
-            event(app.id, f"v{release.version} did not become healthy: {exc}")
-            raise DeployError(f"v{release.version} did not become healthy: {exc}", exc.logs) from exc
+            raise mark_failed(app.id, release, exc) from exc
         if scheduler.available and wanted != current:
             App.objects.filter(pk=app.pk).update(structure=wanted)
     if scheduler.available:
         event(app.id, f"v{release.version} deployed ({_structure_text(wanted)}): {release.summary}")
+
+
+def mark_failed(app_id: str, release: Release, exc: DeployError) -> DeployError:
+    """Record why `release` was not deployed (with the process's last lines), log it, and return
+    the error to raise, worded with the release's version."""
+    failure = "\n".join([str(exc), *exc.logs])
+    Release.objects.filter(pk=release.pk).update(failed=True, failure=failure)
+    what = "was not deployed" if isinstance(exc, ReleasePhaseError) else "did not become healthy"
+    message = f"v{release.version} {what}: {exc}"
+    event(app_id, message)
+    return type(exc)(message, exc.logs)
 
 
 def destroy(app: App) -> None:
@@ -173,13 +183,9 @@ def reconcile() -> dict:
     changes nothing. A release change that never completed is rolled out (and marked failed when
     it cannot become healthy)."""
     scheduler = get_scheduler()
-    report = {"started": [], "restarted": [], "removed": [], "deployed": [], "errors": {}}
+    report = new_report()
     if not scheduler.available:
         return report
-
-    def merge(more: dict) -> None:
-        for key, value in more.items():
-            (report[key].update if isinstance(value, dict) else report[key].extend)(value)
 
     routed = router()
     try:
@@ -187,11 +193,11 @@ def reconcile() -> dict:
             routed.start()
     except RouterError as exc:
         report["errors"]["router"] = str(exc)
-    certificates = [RouteCertificate(c.common_name, c.certificate, c.key) for c in Certificate.objects.all()]
+    certificates = route_certificates()
     for app_id in sorted(scheduler.apps()):
         with scheduler.locked(app_id):
             if not App.objects.filter(id=app_id).exists():  # destroyed, or never ours
-                merge(scheduler.reconcile_app(None, {}, app=app_id))
+                merge_report(report, scheduler.reconcile_app(None, {}, app=app_id))
     for app in App.objects.order_by("id"):
         try:
             with scheduler.locked(app.id):
@@ -199,16 +205,13 @@ def reconcile() -> dict:
                 release = app.current_release()
                 spec = release_spec(release) if release is not None and release.build_id else None
                 if spec is None:
-                    merge(scheduler.reconcile_app(None, {}, app=app.id))
+                    merge_report(report, scheduler.reconcile_app(None, {}, app=app.id))
                 else:
                     try:
                         structure = app.structure or default_structure(spec)
-                        merge(scheduler.reconcile_app(spec, structure, switch=switch_for(app)))
+                        merge_report(report, scheduler.reconcile_app(spec, structure, switch=switch_for(app)))
                     except DeployError as exc:
-                        failure = "\n".join([str(exc), *exc.logs])
-                        Release.objects.filter(pk=release.pk).update(failed=True, failure=failure)
-                        event(app.id, f"v{release.version} did not become healthy: {exc}")
-                        report["errors"][app.id] = str(exc)
+                        report["errors"][app.id] = str(mark_failed(app.id, release, exc))
                 # Under the app's lock no rollout is half done: the engine's endpoints are the
                 # ones to serve (after a dockerd restart they have new addresses).
                 routed.update({app.id: route_for(app, scheduler.endpoints(app.id), certificates)},
