@@ -65,8 +65,9 @@ BARE_CMD = ["python3", "-m", "http.server", "8080", "--directory", "/tmp"]
 # Milestones of a push: (key, regex on the builder's line without "remote: ", what precedes it).
 FLASK_STEPS = [
     ("detected", r"^-----> .* app detected",
-     "SSH connection and key check, pack upload, pre-receive hook start (python), app lock, push and "
-     "config hooks, checkout (git archive), build container create + copy-in + start, buildpack detect"),
+     "SSH connection and key check, pack upload, pre-receive hook (a standard-library python) hands "
+     "the push to the builder's server, app lock, push and config hooks, checkout (git archive), the "
+     "source copied into the build container (started when the SSH session began), buildpack detect"),
     ("python", r"^-----> Using Python", "python buildpack: interpreter lookup (runtime.txt)"),
     ("venv", r"^-----> (Using cached virtualenv|Creating a virtualenv)",
      "dependency key (sha256 of the requirement files)"),
@@ -79,8 +80,8 @@ FLASK_STEPS = [
 ]
 DOCKER_STEPS = [
     ("building", r"^-----> Building Docker image",
-     "SSH connection and key check, pack upload, pre-receive hook start (python), app lock, push and "
-     "config hooks, checkout (git archive)"),
+     "SSH connection and key check, pack upload, pre-receive hook (a standard-library python) hands "
+     "the push to the builder's server, app lock, push and config hooks, checkout (git archive)"),
     ("built", r"^\s*Successfully tagged", "`docker build` (context upload, FROM, COPY, WORKDIR, EXPOSE, CMD)"),
     ("procfile", r"^-----> Procfile declares", "Procfile read, image inspected"),
 ]
@@ -466,9 +467,13 @@ def probes(bench: Bench, repo: Path, app: str, client) -> dict:
         if done.returncode != 0:
             raise RuntimeError(done.stderr)
 
-    def hook_imports():
-        subprocess.run([sys.executable, "-c", "import deis.builder.hook, deis.builder.pipeline, "
-                        "deis.builder.controller, deis.builder.slug, docker, yaml"], check=True, cwd=ROOT)
+    def hook_start():
+        from deis.builder.repos import HOOK_CLIENT
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DEIS_")}
+        done = subprocess.run([sys.executable, "-I", "-S", str(HOOK_CLIENT)], input=b"", env=env,
+                              capture_output=True, check=False)
+        if b"Push through the Deis builder" not in done.stdout:
+            raise RuntimeError(f"unexpected answer of the pre-receive hook: {done.stdout!r}")
 
     def container_round_trip():
         c = client.containers.create(run_image, entrypoint=["/bin/true"], command=[], user="root",
@@ -490,7 +495,7 @@ def probes(bench: Bench, repo: Path, app: str, client) -> dict:
         finally:
             c.remove(force=True)
 
-    return {"ls_remote_s": timed(ls_remote), "hook_imports_s": timed(hook_imports),
+    return {"ls_remote_s": timed(ls_remote), "hook_start_s": timed(hook_start),
             "container_s": timed(container_round_trip), "app_start_s": timed(app_image_start)}
 
 
@@ -685,8 +690,8 @@ def report(m: dict, res: dict, args) -> str:
         lines += [
             "Separate probes of parts of a warm push (median of 3 each, measured after the warm pushes): "
             f"`git ls-remote deis` (SSH connection, key check and access hooks, ref advertisement) "
-            f"{ms(pr['ls_remote_s'])} ms; importing the pre-receive hook's modules in a new python "
-            f"(`deis.builder.hook/pipeline/controller/slug`, docker, yaml) {ms(pr['hook_imports_s'])} ms; "
+            f"{ms(pr['ls_remote_s'])} ms; the pre-receive hook's own run (`python -I -S "
+            f"deis/builder/prereceive.py`, without a session to hand over) {ms(pr['hook_start_s'])} ms; "
             f"create + start + wait + remove of a run-image container running `/bin/true` (Docker SDK) "
             f"{ms(pr['container_s'])} ms; a bare `docker run -d` of the app's last built image with its "
             f"Procfile's web command (gunicorn, 2 workers) until `GET /` answers 200 at its address "

@@ -1,51 +1,86 @@
-"""The pre-receive hook of every app repository: build and deploy the pushed commit before git
-accepts it, so a push that fails to build or deploy leaves the branch where it was.
+"""What the pre-receive hook of an app's repository asks the builder's server to do: build and deploy
+the pushed commit before git accepts it, so a push that fails to build or deploy leaves the branch
+where it was.
 
-git runs it with "old new ref" lines on stdin; what it prints reaches the pusher as `remote:` lines,
-and a non-zero exit rejects the push. The server passes DEIS_APP, DEIS_USER, DEIS_FINGERPRINT,
-DEIS_DATA_DIR, DEIS_CONTROLLER_URL, DEIS_BUILDER_KEY and SSH_CONNECTION / SSH_ORIGINAL_COMMAND.
+The hook itself (deis/builder/prereceive.py) only passes git's "old new ref" lines on; this runs in
+the server, which already knows who pushes (`PushSession`), has its modules imported and may have a
+build container started while the pack was received. What `say` prints reaches the pusher as
+`remote:` lines, and a non-zero status rejects the push.
 
-Pushes to one app queue on the app's lock. The lock is held until git has moved the branch to the
-built commit (a child process keeps it for the moment between this hook's exit and git's ref
-update), and a push whose branch moved while it waited is refused: the deployed release and the
-branch never disagree.
+Pushes to one app queue on the app's lock. The session keeps the lock until git-receive-pack exits,
+i.e. after git has moved the branch to the built commit, and a push whose branch moved while it
+waited is refused: the deployed release and the branch never disagree.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
-from deis.builder import BuildError
+from deis.builder import BuildError, Output
 from deis.builder.repos import ZERO, acquire_app_lock
 
 BRANCHES = ("refs/heads/master", "refs/heads/main")
 QUARANTINE = ("GIT_QUARANTINE_PATH", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES")
 
 
-def say(line: str) -> None:
-    print(line, flush=True)
+@dataclass
+class PushSession:
+    """One git-receive-pack over SSH: who pushes to which app, and what its hook holds meanwhile."""
+
+    app: str
+    user: str
+    fingerprint: str
+    repo: Path
+    ssh_connection: str = ""
+    command: str = ""
+    standby: object = None  # deis.builder.slug.Standby, started when the session began
+    lock: object = None  # the app's build lock (an open file), once the hook has it
+
+    def close(self) -> None:
+        """git-receive-pack has exited: the branch is where it stays; free the app for the next push."""
+        if self.standby is not None:
+            self.standby.discard()
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
 
 
-def refuse(message: str) -> int:
+def refuse(say: Output, message: str) -> int:
     """Print the reason the Heroku way (`!     ` first) and reject the push."""
     for number, line in enumerate(message.splitlines() or ["The push was refused."]):
         say(("!     " if number == 0 else "       ") + line)
     return 1
 
 
-def _outside_quarantine() -> dict:
-    """The environment without the quarantine of the pushed objects (for ref reads and writes)."""
-    return {k: v for k, v in os.environ.items() if k not in QUARANTINE}
+def git_environment(session: PushSession, hook_env: dict, hook_cwd: str) -> dict:
+    """The server's environment without git's variables, plus the quarantine of the pushed objects
+    that git gave the hook (paths inside the app's repository only)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    repo = session.repo.resolve()
+    for name in QUARANTINE:
+        value = hook_env.get(name)
+        if not isinstance(value, str) or not value:
+            continue
+        for path in value.split(":"):
+            if not Path(hook_cwd, path.strip('"')).resolve().is_relative_to(repo):
+                raise BuildError(f"Unexpected {name} from git: {value}")
+        env[name] = ":".join(str(Path(hook_cwd, p.strip('"')).resolve()) for p in value.split(":"))
+    return env
 
 
-def ref_value(ref: str, env: dict | None = None) -> str | None:
+def _outside_quarantine(env: dict) -> dict:
+    """For ref reads and writes: git refuses to update refs while the quarantine is set."""
+    return {k: v for k, v in env.items() if k not in QUARANTINE}
+
+
+def ref_value(repo: Path, ref: str, env: dict) -> str | None:
     done = subprocess.run(["git", "rev-parse", "--verify", "-q", ref], capture_output=True, text=True,
-                          env=env)
+                          cwd=repo, env=env)
     return done.stdout.strip() or None
 
 
@@ -66,64 +101,40 @@ def check_updates(app: str, updates: list[list[str]]) -> str | None:
     return None
 
 
-def hold_lock_until(lock, ref: str, sha: str, receive_pack: int, limit: float = 120) -> None:
-    """Keep `lock` in a child process until git has moved `ref` to `sha` (or given up)."""
-    if os.fork() != 0:
-        return
-    try:
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):  # git waits for the hook's output pipes to close
-            os.dup2(devnull, fd)
-        env, deadline = _outside_quarantine(), time.monotonic() + limit
-        while time.monotonic() < deadline and ref_value(ref, env) != sha:
-            try:
-                os.kill(receive_pack, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
-    finally:
-        os._exit(0)
-
-
-def run(updates: list[list[str]], env: dict) -> int:
+def _run(session: PushSession, updates: list[list[str]], git_env: dict, say: Output, data_dir: Path,
+         hooks) -> int:
     from deis.builder import pipeline
-    from deis.builder.controller import Hooks
 
-    app, user, data_dir = env["DEIS_APP"], env["DEIS_USER"], Path(env["DEIS_DATA_DIR"])
+    app, repo = session.app, session.repo
     reason = check_updates(app, updates)
     if reason:
-        return refuse(reason)
+        return refuse(say, reason)
     old, new, ref = updates[0]
-    lock = acquire_app_lock(data_dir, app, say)
-    if ref_value(ref) != (None if old == ZERO else old):
-        return refuse(f"{ref.rsplit('/', 1)[-1]} of {app} changed while this push waited (another push "
-                      "landed first). Run `git pull deis master`, then push again.")
-    hooks = Hooks.from_env(data_dir)
-    hooks.push(user, app, new, env.get("DEIS_FINGERPRINT", ""), env.get("SSH_CONNECTION", ""),
-               env.get("SSH_ORIGINAL_COMMAND", ""))
-    pipeline.deploy_commit(Path.cwd(), new, app, user, hooks, say, data_dir)
+    session.lock = acquire_app_lock(data_dir, app, say)
+    if ref_value(repo, ref, _outside_quarantine(git_env)) != (None if old == ZERO else old):
+        return refuse(say, f"{ref.rsplit('/', 1)[-1]} of {app} changed while this push waited (another "
+                           "push landed first). Run `git pull deis master`, then push again.")
+    hooks.push(session.user, app, new, session.fingerprint, session.ssh_connection, session.command)
+    pipeline.deploy_commit(repo, new, app, session.user, hooks, say, data_dir, git_env, session.standby)
     # A clone checks out the branch that was deployed last.
-    subprocess.run(["git", "symbolic-ref", "HEAD", ref], env=_outside_quarantine(), check=False)
-    hold_lock_until(lock, ref, new, os.getppid())
+    subprocess.run(["git", "symbolic-ref", "HEAD", ref], cwd=repo, env=_outside_quarantine(git_env),
+                   capture_output=True, check=False)
     return 0
 
 
-def main() -> int:
-    updates = [line.split() for line in sys.stdin.read().splitlines() if line.strip()]
+def run(session: PushSession, updates: list[list[str]], git_env: dict, say: Output, data_dir: Path,
+        hooks) -> int:
+    """Build and deploy the pushed commit; the hook's exit status (0 lets git take the push)."""
     try:
-        return run(updates, dict(os.environ))
+        return _run(session, updates, git_env, say, data_dir, hooks)
     except BuildError as exc:
-        return refuse(str(exc))
+        return refuse(say, str(exc))
     except Exception as exc:  # never a traceback for the pusher; the whole of it in the log
-        log = Path(os.environ.get("DEIS_DATA_DIR", ".")) / "logs" / "builder-hook.log"
+        log = Path(data_dir) / "logs" / "builder-hook.log"
         try:
             log.parent.mkdir(parents=True, exist_ok=True)
             with open(log, "a") as file:
-                file.write(f"--- {time.ctime()} {os.environ.get('DEIS_APP')}\n{traceback.format_exc()}")
+                file.write(f"--- {time.ctime()} {session.app}\n{traceback.format_exc()}")
         except OSError:
             pass
-        return refuse(f"The builder failed unexpectedly ({type(exc).__name__}: {exc}); see {log}.")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        return refuse(say, f"The builder failed unexpectedly ({type(exc).__name__}: {exc}); see {log}.")

@@ -23,17 +23,20 @@ STEP, INDENT = "-----> ", "       "
 SUBMODULE_MODE = "160000"
 
 
-def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, errors="replace")
+def _git(repo: Path, *args: str, env: dict | None = None) -> str:
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, errors="replace",
+                          env=env)
     if done.returncode != 0:
         raise BuildError(f"git {args[0]} failed: {done.stderr.strip()}")
     return done.stdout
 
 
-def checkout(repo: Path, sha: str, dest: Path, output: Output) -> None:
+def checkout(repo: Path, sha: str, dest: Path, output: Output, env: dict | None = None) -> None:
     """The commit's files into `dest` with `git archive | tar -x` (streamed, so large and binary
-    files are fine). Submodules are not fetched: their folders stay empty, and the push says so."""
-    entries = [line.split("\t", 1) for line in _git(repo, "ls-tree", "-r", "-z", sha).split("\0") if line]
+    files are fine). Submodules are not fetched: their folders stay empty, and the push says so.
+    `env`: git's environment (a pre-receive hook's has the quarantine of the pushed objects)."""
+    entries = [line.split("\t", 1) for line in _git(repo, "ls-tree", "-r", "-z", sha, env=env).split("\0")
+               if line]
     if not entries:
         raise BuildError("The pushed commit has no files: there is nothing to build. "
                          "Commit your app's files and push again.")
@@ -41,7 +44,7 @@ def checkout(repo: Path, sha: str, dest: Path, output: Output) -> None:
         if meta.startswith(SUBMODULE_MODE + " "):
             output(f"{INDENT}Submodule {path} is not fetched (submodules are not supported): "
                    "its folder stays empty; vendor its files if the app needs them.")
-    archive = subprocess.Popen(["git", "archive", "--format=tar", sha], cwd=repo,
+    archive = subprocess.Popen(["git", "archive", "--format=tar", sha], cwd=repo, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     untar = subprocess.run(["tar", "-x", "--no-same-owner", "-C", str(dest)], stdin=archive.stdout,
                            capture_output=True, text=True, errors="replace")
@@ -60,12 +63,16 @@ def _describe(result: BuildResult, output: Output) -> None:
 
 
 def build(source: Path, app: str, sha: str, env: dict, output: Output, data_dir: Path,
-          limits: BuildLimits | None = None, labels: dict | None = None) -> BuildResult:
-    """Build `source` into the app's image for `sha` (BuildError "Build failed: ..." otherwise)."""
+          limits: BuildLimits | None = None, labels: dict | None = None, standby=None) -> BuildResult:
+    """Build `source` into the app's image for `sha` (BuildError "Build failed: ..." otherwise).
+    `standby`: a buildpack build container started ahead (deis.builder.slug.Standby), if any."""
     image = image_name(app, sha)
     try:
         if (source / "Dockerfile").is_file():
             from deis.builder import dockerfile
+
+            if standby is not None:
+                standby.discard()
 
             output(STEP + "Building Docker image")
             result = dockerfile.build(source, app, image, env, output, limits, labels)
@@ -79,7 +86,8 @@ def build(source: Path, app: str, sha: str, env: dict, output: Output, data_dir:
                    + (f" and {len(removed) - 10} more" if len(removed) > 10 else ""))
         cache = builder_dir(data_dir) / "cache" / app
         cache.mkdir(parents=True, exist_ok=True)
-        return slug.build_slug(source, app, image, env, cache, output, limits or BuildLimits(), labels or {})
+        return slug.build_slug(source, app, image, env, cache, output, limits or BuildLimits(), labels or {},
+                               standby=standby)
     except BuildError as exc:
         message = str(exc)
         raise BuildError(message if message.startswith("Build failed") else f"Build failed: {message}") from exc
@@ -119,14 +127,14 @@ def release(hooks: Hooks, app: str, user: str, sha: str, result: BuildResult, ou
 
 
 def deploy_source(source: Path, app: str, user: str, sha: str, hooks: Hooks, output: Output,
-                  data_dir: Path, limits: BuildLimits | None = None) -> int:
+                  data_dir: Path, limits: BuildLimits | None = None, standby=None) -> int:
     """Build files already on disk and launch them; the new release's version."""
     config = hooks.config(user, app)  # also the access check
     env = {str(k): str(v) for k, v in (config.get("values") or {}).items()}
     labels = {"io.deis.builder.app": app, "io.deis.builder.sha": sha, "io.deis.builder.user": user}
     log = BuildLog(output)
     try:
-        result = build(source, app, sha, env, log, data_dir, limits, labels)
+        result = build(source, app, sha, env, log, data_dir, limits, labels, standby)
     except BuildError as exc:
         try:  # kept with its log for `deis builds:info`; the push fails either way
             hooks.build_failed(user, app, sha, log.text() + f"!     {exc}\n")
@@ -137,11 +145,11 @@ def deploy_source(source: Path, app: str, user: str, sha: str, hooks: Hooks, out
 
 
 def deploy_commit(repo: Path, sha: str, app: str, user: str, hooks: Hooks, output: Output,
-                  data_dir: Path) -> int:
+                  data_dir: Path, git_env: dict | None = None, standby=None) -> int:
     """What the pre-receive hook runs for a pushed commit."""
     with tempfile.TemporaryDirectory(prefix=f"deis-build-{app}-") as tmp:
-        checkout(repo, sha, Path(tmp), output)
-        return deploy_source(Path(tmp), app, user, sha, hooks, output, data_dir)
+        checkout(repo, sha, Path(tmp), output, git_env)
+        return deploy_source(Path(tmp), app, user, sha, hooks, output, data_dir, standby=standby)
 
 
 def tree_digest(path: Path) -> str:

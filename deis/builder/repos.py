@@ -14,9 +14,11 @@ APP_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 ZERO = "0" * 40
 
 HOOK = """#!/bin/sh
-# Installed by the Deis builder: build and deploy the pushed commit; a non-zero exit rejects the push.
-exec "{python}" -m deis.builder.hook
+# Installed by the Deis builder: its server builds and deploys the pushed commit; a non-zero exit
+# rejects the push.
+exec "{python}" -I -S "{client}"
 """
+HOOK_CLIENT = Path(__file__).resolve().with_name("prereceive.py")
 
 
 def builder_dir(data_dir: Path) -> Path:
@@ -40,7 +42,7 @@ def ensure_repo(data_dir: Path, app: str) -> Path:
             # HEAD names master so a clone checks out what `git push deis master` sent.
             subprocess.run(["git", "-C", str(path), "symbolic-ref", "HEAD", "refs/heads/master"], check=True)
         hook = path / "hooks" / "pre-receive"
-        text = HOOK.format(python=sys.executable)
+        text = HOOK.format(python=sys.executable, client=HOOK_CLIENT)
         if not hook.exists() or hook.read_text() != text:
             hook.parent.mkdir(exist_ok=True)
             hook.write_text(text)

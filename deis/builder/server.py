@@ -2,21 +2,32 @@
 
 Keys are checked by their MD5 fingerprint through the controller (`GET /v1/hooks/key/<fp>`), access
 to the app through `POST /v1/hooks/config`; then git's own receive-pack/upload-pack runs on the app's
-bare repository with the SSH channel as its stdin/stdout/stderr. Building and deploying happen in
-the repository's pre-receive hook (deis/builder/hook.py), before git accepts the push.
+bare repository with the SSH channel as its stdin/stdout/stderr. Building and deploying happen before
+git accepts the push: the repository's pre-receive hook (deis/builder/prereceive.py) asks this
+server over a unix socket, which builds in a thread of its own (deis/builder/hook.py). So a push
+starts no new Python with the builder's imports, and the build container is started while the pack
+is still being received.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import os
 import re
+import secrets
+import shutil
+import socketserver
+import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
 import asyncssh
 
+from deis.builder import hook
 from deis.builder.controller import HookError, Hooks
 from deis.builder.repos import (
     APP_NAME,
@@ -86,8 +97,19 @@ class BuilderServer:
     def __init__(self, data_dir: Path, hooks: Hooks, host: str = "0.0.0.0", port: int = DEFAULT_PORT):
         self.data_dir, self.hooks, self.host, self.port = Path(data_dir), hooks, host, port
         self._server = None
+        self._hooks_server: _HookRequests | None = None
+        self._sessions: dict[str, hook.PushSession] = {}
+
+    @property
+    def standby_labels(self) -> dict:
+        """Labels of this builder's build containers started ahead of a push."""
+        return {"io.deis.builder.standby": str(self.data_dir.resolve())}
 
     async def start(self) -> None:
+        await asyncio.to_thread(self._remove_leftover_standbys)
+        self._hooks_server = _HookRequests(self)
+        threading.Thread(target=self._hooks_server.serve_forever, name="deis-builder-hooks",
+                         daemon=True).start()
         self._server = await asyncssh.create_server(
             lambda: _Connection(Hooks(self.hooks.url, self.hooks.key)),
             self.host, self.port, server_host_keys=[host_key(self.data_dir)],
@@ -104,6 +126,22 @@ class BuilderServer:
     def close(self) -> None:
         if self._server is not None:
             self._server.close()
+        if self._hooks_server is not None:
+            self._hooks_server.shutdown()
+            self._hooks_server.server_close()
+            shutil.rmtree(self._hooks_server.directory, ignore_errors=True)
+            self._hooks_server = None
+
+    def _remove_leftover_standbys(self) -> None:
+        """Build containers of a builder that stopped here before (none of its builds survive it)."""
+        try:
+            import docker
+            with contextlib.closing(docker.from_env()) as client:
+                labels = [f"{k}={v}" for k, v in self.standby_labels.items()]
+                for container in client.containers.list(all=True, filters={"label": labels}):
+                    container.remove(force=True)
+        except Exception as exc:  # noqa: BLE001 - no engine yet: builds will say so
+            log.warning("could not look for leftover build containers: %s", exc)
 
     async def _session(self, process: asyncssh.SSHServerProcess) -> None:
         try:
@@ -133,29 +171,94 @@ class BuilderServer:
             await asyncio.to_thread(client.hooks.config, client.user, app)
         except HookError as exc:
             return _fail(process, str(exc))
-        if verb == "receive-pack":
-            path = await asyncio.to_thread(ensure_repo, self.data_dir, app)
-        else:
+        env = self._env(process)
+        if verb == "upload-pack":
             path = repo_path(self.data_dir, app)
             if not await asyncio.to_thread(has_commits, path):
                 return _fail(process, f"{app} has nothing to clone yet: deploy it first with "
                                       "`git push deis master`.")
-        return await bridge(process, ["git", verb, str(path)], self._env(process, client, app, command))
-
-    def _env(self, process, client: _Connection, app: str, command: str) -> dict:
+            return await bridge(process, ["git", verb, str(path)], env)
+        path = await asyncio.to_thread(ensure_repo, self.data_dir, app)
         conn = process.get_extra_info("connection")
         peer, local = conn.get_extra_info("peername") or ("", 0), conn.get_extra_info("sockname") or ("", 0)
+        session = hook.PushSession(app=app, user=client.user, fingerprint=client.fingerprint, repo=path,
+                                   ssh_connection=f"{peer[0]} {peer[1]} {local[0]} {local[1]}",
+                                   command=command)
+        token = secrets.token_hex(16)
+        self._sessions[token] = session
+        try:
+            session.standby = await asyncio.to_thread(self._standby, app, path)
+            env.update(DEIS_BUILDER_SOCKET=self._hooks_server.path, DEIS_PUSH_SESSION=token)
+            return await bridge(process, ["git", verb, str(path)], env)
+        finally:
+            self._sessions.pop(token, None)
+            await asyncio.to_thread(session.close)
+
+    def _standby(self, app: str, repo: Path):
+        """Start a build container for the push, unless the app's current code has a Dockerfile
+        (then the push most likely builds with `docker build`)."""
+        has_dockerfile = subprocess.run(["git", "cat-file", "-e", "HEAD:Dockerfile"], cwd=repo,
+                                        capture_output=True, check=False).returncode == 0
+        if has_dockerfile:
+            return None
+        from deis.builder.slug import Standby
+        return Standby(app, builder_dir(self.data_dir) / "cache" / app, labels=self.standby_labels)
+
+    def pre_receive(self, request: dict, say) -> int:
+        """A pre-receive hook's request (see prereceive.py): build and deploy, or refuse."""
+        session = self._sessions.get(str(request.get("session")))
+        if session is None:
+            return hook.refuse(say, "This push is not one the builder knows; push again.")
+        try:
+            git_env = hook.git_environment(session, request.get("git_env") or {}, str(request.get("cwd")))
+        except hook.BuildError as exc:
+            return hook.refuse(say, str(exc))
+        updates = [[str(word) for word in update] for update in request.get("updates") or []]
+        return hook.run(session, updates, git_env, say, self.data_dir, Hooks(self.hooks.url, self.hooks.key))
+
+    def _env(self, process) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-        env.update(DEIS_APP=app, DEIS_USER=client.user, DEIS_FINGERPRINT=client.fingerprint,
-                   DEIS_DATA_DIR=str(self.data_dir), DEIS_CONTROLLER_URL=self.hooks.url,
-                   DEIS_BUILDER_KEY=self.hooks.key,
-                   SSH_CONNECTION=f"{peer[0]} {peer[1]} {local[0]} {local[1]}", SSH_ORIGINAL_COMMAND=command)
         protocol = (process.env or {}).get("GIT_PROTOCOL")
         if isinstance(protocol, bytes):
             protocol = protocol.decode(errors="replace")
         if protocol and GIT_PROTOCOL.match(protocol):
             env["GIT_PROTOCOL"] = protocol  # lets clients use git's wire protocol v2
         return env
+
+
+class _HookRequests(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """The pre-receive hooks' requests, on a unix socket in a private directory; a thread each."""
+
+    daemon_threads = True
+
+    def __init__(self, builder: BuilderServer):
+        self.builder = builder
+        self.directory = tempfile.mkdtemp(prefix="deis-builder-")  # mode 0700: root's hooks only
+        self.path = os.path.join(self.directory, "hooks.sock")
+        super().__init__(self.path, _HookRequest)
+
+
+class _HookRequest(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        connected = True
+
+        def send(data: bytes) -> None:
+            nonlocal connected
+            if connected:  # a hook that is gone does not stop the build: it deploys all the same
+                try:
+                    self.wfile.write(data)
+                    self.wfile.flush()
+                except OSError:
+                    connected = False
+
+        try:
+            request = json.loads(self.rfile.readline() or b"{}")
+        except ValueError:
+            request = {}
+        status = self.server.builder.pre_receive(
+            request if isinstance(request, dict) else {},
+            lambda line: send(b"|" + line.encode(errors="replace") + b"\n"))
+        send(f"={status}\n".encode())
 
 
 def _fail(process, message: str) -> int:

@@ -41,6 +41,12 @@ PASSED_VARIABLES = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_DEFAULT_TIMEOUT
                     "NPM_CONFIG_REGISTRY", "npm_config_registry", "HTTP_PROXY", "HTTPS_PROXY",
                     "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 GIT_URL = re.compile(r"^(https?|git|ssh)://|^[\w.-]+@[\w.-]+:")
+STANDBY_LIMIT = 600  # seconds a started build container waits for its source
+AFTER_SLUG_LIMIT = 600  # seconds the runner may take after the commit (saving the cache)
+# The build container's command: wait for the source (BuildContainer.go), then run the runner.
+WAIT_THEN_RUN = (f"for _ in $(seq {STANDBY_LIMIT * 100}); do [ -e {BUILD_ROOT}/go ] && "
+                 f"exec /bin/bash {BUILD_ROOT}/buildpacks/runner; sleep 0.01; done; "
+                 "echo 'the build container waited too long for its source'; exit 99")
 COMMIT_CHANGES = ["USER app", "WORKDIR /app", 'ENTRYPOINT ["/usr/local/bin/deis-launch"]',
                   "CMD []", "ENV HOME=/app"]
 
@@ -235,60 +241,187 @@ def _archive(fill) -> tempfile.SpooledTemporaryFile:
     return spool
 
 
-def _env_dir(env: dict[str, str]) -> Path:
-    """One file per config var (name = key), readable by root only; removed after the build."""
-    path = Path(tempfile.mkdtemp(prefix="deis-build-env-"))
+def _write_env_dir(path: Path, env: dict[str, str]) -> None:
+    """One file per config var (name = key), readable by root only."""
     for key, value in env.items():
         if not key or "/" in key or key.startswith(".") or "\0" in key:
             continue
         (path / key).write_text(str(value))
         (path / key).chmod(0o600)
-    return path
 
 
 # ---- the build ----------------------------------------------------------------------------
 
 def build_slug(source: Path, app: str, image: str, env: dict[str, str], cache_dir: Path,
                output: Output, limits: BuildLimits | None = None,
-               labels: dict[str, str] | None = None, client=None) -> BuildResult:
-    """Compile `source` with buildpacks into the image `image` (run image + one layer: /app)."""
+               labels: dict[str, str] | None = None, client=None,
+               standby: Standby | None = None) -> BuildResult:
+    """Compile `source` with buildpacks into the image `image` (run image + one layer: /app).
+
+    `standby`: a build container already started for this app (the SSH server starts one while the
+    push is received); without one, or if it failed, a container is started here."""
     source, cache_dir, limits = Path(source), Path(cache_dir), limits or BuildLimits()
+    previous = _saving.pop(cache_dir.resolve(), None)
+    if previous is not None:  # the last build of this cache may still be saving it
+        previous.join()
     procfile = read(source)  # a bad Procfile fails here, before any container starts
     plan = buildpack_plan(source, env)
-    own_client = client is None
-    client = client or _docker_client()
-    env_dir, container, clones = None, None, []
+    box, clones = None, []
     try:
         for index, (kind, where) in enumerate(plan):
             if kind == "localgit":
                 clones.append(_clone_local(where, output))
                 plan[index] = ("local", str(clones[-1] / "bp"))
-        run_image = _run_image(client, output)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        env_dir = _env_dir(env)
-        container = _create(client, run_image, app, cache_dir, env_dir, limits)
-        _copy_in(container, source, app, plan)
-        report = _run(container, output, limits)
+        box = standby.take() if standby is not None else None
+        if box is None or box.limits != limits or box.cache_dir != cache_dir.resolve():
+            if box is not None:
+                box.discard()
+            own_client, client = client is None, client or _docker_client()
+            run_image = _run_image(client, output)
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            box = BuildContainer(client, run_image, app, cache_dir, limits, own_client=own_client)
+        box.go(source, plan, env)
+        report = _run(box.container, output, limits)
         result = _result(report, procfile, image)
         origin = "Procfile declares" if procfile is not None else "Default process"
         output(f"-----> {origin} types -> {', '.join(result.procfile) or '(none)'}")
-        _commit(container, image, labels or {}, output, client, run_image)
+        _commit(box.container, image, labels or {}, output, box.client, box.run_image)
+        box.committed = True
         return result
     finally:
-        if env_dir is not None:
-            shutil.rmtree(env_dir, ignore_errors=True)
         for clone in clones:
             shutil.rmtree(clone, ignore_errors=True)
+        if box is not None:
+            _saving[box.cache_dir] = box.discard()
+
+
+class BuildContainer:
+    """A started build container waiting for its source: the run image polling for BUILD_ROOT/go
+    (at most STANDBY_LIMIT s).
+
+    Starting a container takes the engine 0.2-0.3 s: the SSH server starts one while a push is still
+    being received (`Standby`), and `go()` hands it the source when the checkout is done."""
+
+    def __init__(self, client, run_image: str, app: str, cache_dir: Path, limits: BuildLimits,
+                 labels: dict[str, str] | None = None, own_client: bool = True):
+        self.client, self.run_image, self.own_client = client, run_image, own_client
+        self.app, self.limits, self.cache_dir = app, limits, Path(cache_dir).resolve()
+        self.env_dir = Path(tempfile.mkdtemp(prefix="deis-build-env-"))
+        self.container, self.committed = None, False
+        try:
+            self.container = _create(client, run_image, app, self.cache_dir, self.env_dir, limits, labels)
+            self.container.start()
+        except BaseException:
+            self.discard()
+            raise
+
+    def go(self, source: Path, plan: list[tuple[str, str]], env: dict[str, str]) -> None:
+        """The config vars into ENV_DIR; in one archive the source at /app, the runner, buildpacks,
+        env.sh and plan at BUILD_ROOT, and `go` last."""
+        _write_env_dir(self.env_dir, env)
+        lines = []
+
+        def fill(tar):
+            _add_tree(tar, source, "app", skip_git=True)
+            _add_tree(tar, BUILDPACKS_DIR, "tmp/deis-build/buildpacks")
+            _add_file(tar, "tmp/deis-build/env.sh", build_environment(self.app))
+            for index, (kind, where) in enumerate(plan):
+                location = where
+                if kind == "local":
+                    location = f"{BUILD_ROOT}/local/{index}"
+                    _add_tree(tar, Path(where), f"tmp/deis-build/local/{index}")
+                lines.append(f"{kind}\t{location}\t{where}\n")
+            _add_file(tar, "tmp/deis-build/plan", "".join(lines))
+            _add_file(tar, "tmp/deis-build/go", "")
+
+        with _archive(fill) as tar:
+            if not self.container.put_archive("/", tar):
+                raise BuildError("could not copy the app into the build container")
+
+    def discard(self) -> threading.Thread:
+        """Remove the container in the background (it takes a few hundred ms and the release does
+        not need to wait for it); once committed, the runner first does what buildpacks left for
+        after the slug (saving the cache). Not a daemon thread, so the process still ends only once
+        the container is gone; the returned thread ends then too."""
+        shutil.rmtree(self.env_dir, ignore_errors=True)
+        container, self.container = self.container, None
+        committed = self.committed
 
         def finish():
             if container is not None:
+                if committed:
+                    _after_slug(container)
                 _remove(container)
-            if own_client:
-                client.close()
+            if self.own_client:
+                self.client.close()
 
-        # Removal takes a few hundred ms and nothing waits for it: it overlaps the release. Not a
-        # daemon thread, so the process still ends only once the container is gone.
-        threading.Thread(target=finish, name="remove-build-container").start()
+        thread = threading.Thread(target=finish, name="remove-build-container")
+        thread.start()
+        return thread
+
+
+def _after_slug(container) -> None:
+    """Tell the runner its container is committed (SIGUSR1), and let it finish (DEIS_AFTER_SLUG)."""
+    import docker.errors
+    with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+        container.kill(signal="SIGUSR1")
+        container.wait(timeout=AFTER_SLUG_LIMIT)
+
+
+# cache dir -> the thread that lets the last build's container save it, then removes the container
+_saving: dict[Path, threading.Thread] = {}
+
+
+class Standby:
+    """A BuildContainer being started in a background thread for the next build of `app`."""
+
+    def __init__(self, app: str, cache_dir: Path, limits: BuildLimits | None = None,
+                 labels: dict[str, str] | None = None):
+        self._lock = threading.Lock()
+        self._box: BuildContainer | None = None
+        self._taken = self._discarded = False
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._start, name=f"standby-{app}", daemon=True,
+                                        args=(app, Path(cache_dir), limits or BuildLimits(), labels))
+        self._thread.start()
+
+    def _start(self, app, cache_dir, limits, labels) -> None:
+        box = None
+        try:
+            from deis.stack import run_tag
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            # No run image: this fails, and the build makes the image (with progress shown).
+            box = BuildContainer(_docker_client(), run_tag(), app, cache_dir, limits, labels)
+        except Exception:  # noqa: BLE001 - the build starts a container of its own and says why
+            box = None
+        with self._lock:
+            self._box = box
+            discard = self._discarded
+        self._ready.set()
+        if discard and box is not None:
+            box.discard()
+
+    def take(self, timeout: float = 60) -> BuildContainer | None:
+        """The started container (None if it could not be started); only once."""
+        self._ready.wait(timeout)
+        with self._lock:
+            if self._taken or self._discarded:
+                return None
+            if not self._ready.is_set():  # too slow: the thread removes it when it is done
+                self._discarded = True
+                return None
+            self._taken = True
+            return self._box
+
+    def discard(self) -> None:
+        """Not needed after all (a Dockerfile app, a refused push): remove it once started."""
+        with self._lock:
+            if self._taken or self._discarded:
+                return
+            self._discarded = True
+            box = self._box if self._ready.is_set() else None
+        if box is not None:
+            box.discard()
 
 
 def _run_image(client, output: Output) -> str:
@@ -304,7 +437,8 @@ def _docker_client():
     return docker.from_env(timeout=600)
 
 
-def _create(client, run_image: str, app: str, cache_dir: Path, env_dir: Path, limits: BuildLimits):
+def _create(client, run_image: str, app: str, cache_dir: Path, env_dir: Path, limits: BuildLimits,
+            labels: dict[str, str] | None = None):
     from docker.types import Mount
     # Mounts, not `volumes`: those would leave VOLUME declarations in the committed image.
     mounts = [Mount(CACHE_MOUNT, str(cache_dir.resolve()), type="bind"),
@@ -313,34 +447,11 @@ def _create(client, run_image: str, app: str, cache_dir: Path, env_dir: Path, li
         mounts.append(Mount(CA_BUNDLE, CA_BUNDLE, type="bind", read_only=True))
     cpus = min(float(limits.cpus), float(os.cpu_count() or 1))
     return client.containers.create(
-        run_image, entrypoint=["/bin/bash", f"{BUILD_ROOT}/buildpacks/runner"], command=[],
-        user="root", working_dir="/app", mounts=mounts,
+        run_image, entrypoint=["/bin/bash", "-c", WAIT_THEN_RUN], command=[],
+        user="root", working_dir="/app", mounts=mounts, labels=labels or {},
         name=f"deis-build-{re.sub(r'[^A-Za-z0-9_.-]', '-', app)}-{uuid.uuid4().hex[:8]}",
         mem_limit=limits.memory, memswap_limit=limits.memory, nano_cpus=int(cpus * 1e9),
         pids_limit=4096)
-
-
-def _copy_in(container, source: Path, app: str, plan: list[tuple[str, str]]) -> None:
-    """The source at /app and the runner, buildpacks, plan and env.sh at BUILD_ROOT."""
-    with _archive(lambda tar: _add_tree(tar, source, ".", skip_git=True)) as tar:
-        if not container.put_archive("/app", tar):
-            raise BuildError("could not copy the app into the build container")
-    lines = []
-
-    def fill(tar):
-        _add_tree(tar, BUILDPACKS_DIR, "deis-build/buildpacks")
-        for index, (kind, where) in enumerate(plan):
-            location = where
-            if kind == "local":
-                location = f"{BUILD_ROOT}/local/{index}"
-                _add_tree(tar, Path(where), f"deis-build/local/{index}")
-            lines.append(f"{kind}\t{location}\t{where}\n")
-        _add_file(tar, "deis-build/plan", "".join(lines))
-        _add_file(tar, "deis-build/env.sh", build_environment(app))
-
-    with _archive(fill) as tar:
-        if not container.put_archive("/tmp", tar):
-            raise BuildError("could not copy the buildpacks into the build container")
 
 
 class _Report:
@@ -395,9 +506,8 @@ def _read_lines(container, lines: queue.Queue) -> None:
 
 
 def _run(container, output: Output, limits: BuildLimits) -> _Report:
-    """Start the build, stream its lines to `output` (in this thread), enforce the time limit."""
+    """Stream the build's lines to `output` (in this thread) until the runner is done; enforce the time limit."""
     report, lines = _Report(), queue.Queue()
-    container.start()
     deadline = time.monotonic() + float(limits.timeout)
     threading.Thread(target=_read_lines, args=(container, lines), daemon=True).start()
     while True:
@@ -412,6 +522,8 @@ def _run(container, output: Output, limits: BuildLimits) -> _Report:
         if line is _END:
             break
         report.take(line, output)
+        if report.done and not report.error:
+            return report  # the runner now waits to be committed and removed
     try:
         status = container.wait(timeout=max(deadline - time.monotonic(), 5))["StatusCode"]
     except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
@@ -468,8 +580,9 @@ def _commit(container, image: str, labels: dict[str, str], output: Output, clien
                                 f"{json.dumps(str(v), ensure_ascii=False)}"
                                 for k, v in labels.items()]
     repository, tag = _split_image(image)
-    container.commit(repository=repository, tag=tag, changes=changes)
-    size = client.images.get(image).attrs["Size"] - client.images.get(run_image).attrs["Size"]
+    # The container has exited: no need to pause it.
+    committed = container.commit(repository=repository, tag=tag, changes=changes, pause=False)
+    size = committed.attrs["Size"] - client.images.get(run_image).attrs["Size"]
     output(f"-----> Compiled slug size is {max(size, 0) / 1e6:.1f} MB")
 
 
