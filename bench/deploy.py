@@ -705,7 +705,7 @@ def report(m: dict, res: dict, args) -> str:
 
 def main(argv=None) -> int:
     parser = platform_parser(__doc__.splitlines()[0], SECTION)
-    parser.add_argument("--cold", type=int, default=3, help="cold pushes (each on a new app; default 3)")
+    parser.add_argument("--cold", type=int, default=5, help="cold pushes (each on a new app; default 5)")
     parser.add_argument("--warm", type=int, default=5, help="warm pushes (default 5)")
     parser.add_argument("--dockerfile", type=int, default=3, help="Dockerfile apps, two pushes each (default 3)")
     parser.add_argument("--quiet-wait", type=float, default=0.0,
