@@ -26,6 +26,8 @@ class BuildResult:
     procfile: dict[str, str] = field(default_factory=dict)  # Procfile, else the buildpack's defaults
     buildpack: str | None = None                       # buildpack name(s); None for Dockerfile builds
     dockerfile: str = ""                               # the Dockerfile's text for Dockerfile builds
+    # Called once the release is deployed (or failed): the build's leftover work may use the machine.
+    released: Callable[[], None] = field(default=lambda: None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,10 @@ def deploy_source(source: Path, app: str, user: str, sha: str, hooks: Hooks, out
         except HookError:
             pass
         raise
-    return release(hooks, app, user, sha, result, output, log.text())
+    try:
+        return release(hooks, app, user, sha, result, output, log.text())
+    finally:
+        result.released()
 
 
 def deploy_commit(repo: Path, sha: str, app: str, user: str, hooks: Hooks, output: Output,

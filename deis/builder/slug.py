@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -43,6 +44,7 @@ PASSED_VARIABLES = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_DEFAULT_TIMEOUT
 GIT_URL = re.compile(r"^(https?|git|ssh)://|^[\w.-]+@[\w.-]+:")
 STANDBY_LIMIT = 600  # seconds a started build container waits for its source
 AFTER_SLUG_LIMIT = 600  # seconds the runner may take after the commit (saving the cache)
+RELEASE_WAIT = 10  # seconds a committed build container waits for the release before saving the cache
 # The build container's command: wait for the source (BuildContainer.go), then run the runner.
 WAIT_THEN_RUN = (f"for _ in $(seq {STANDBY_LIMIT * 100}); do [ -e {BUILD_ROOT}/go ] && "
                  f"exec /bin/bash {BUILD_ROOT}/buildpacks/runner; sleep 0.01; done; "
@@ -263,6 +265,7 @@ def build_slug(source: Path, app: str, image: str, env: dict[str, str], cache_di
     source, cache_dir, limits = Path(source), Path(cache_dir), limits or BuildLimits()
     previous = _saving.pop(cache_dir.resolve(), None)
     if previous is not None:  # the last build of this cache may still be saving it
+        previous.released.set()
         previous.join()
     procfile = read(source)  # a bad Procfile fails here, before any container starts
     plan = buildpack_plan(source, env)
@@ -287,7 +290,7 @@ def build_slug(source: Path, app: str, image: str, env: dict[str, str], cache_di
         output(f"-----> {origin} types -> {', '.join(result.procfile) or '(none)'}")
         _commit(box.container, image, labels or {}, output, box.client, box.run_image)
         box.committed = True
-        return result
+        return dataclasses.replace(result, released=box.released.set)
     finally:
         for clone in clones:
             shutil.rmtree(clone, ignore_errors=True)
@@ -308,6 +311,7 @@ class BuildContainer:
         self.app, self.limits, self.cache_dir = app, limits, Path(cache_dir).resolve()
         self.env_dir = Path(tempfile.mkdtemp(prefix="deis-build-env-"))
         self.container, self.committed = None, False
+        self.released = threading.Event()  # set when the release no longer needs the machine
         try:
             self.container = _create(client, run_image, app, self.cache_dir, self.env_dir, limits, labels)
             self.container.start()
@@ -339,23 +343,27 @@ class BuildContainer:
                 raise BuildError("could not copy the app into the build container")
 
     def discard(self) -> threading.Thread:
-        """Remove the container in the background (it takes a few hundred ms and the release does
-        not need to wait for it); once committed, the runner first does what buildpacks left for
-        after the slug (saving the cache). Not a daemon thread, so the process still ends only once
-        the container is gone; the returned thread ends then too."""
+        """Remove the container in the background: the release does not need to wait for it. Once
+        committed, the runner first does what buildpacks left for after the slug (saving the
+        cache), but only when `released` is set (BuildResult.released, called once the release is
+        deployed) or after RELEASE_WAIT s, so that it never slows the new release's start. Not a
+        daemon thread, so the process still ends only once the container is gone; the returned
+        thread (with `released`) ends then too."""
         shutil.rmtree(self.env_dir, ignore_errors=True)
         container, self.container = self.container, None
-        committed = self.committed
+        committed, released = self.committed, self.released
 
         def finish():
             if container is not None:
                 if committed:
+                    released.wait(RELEASE_WAIT)
                     _after_slug(container)
                 _remove(container)
             if self.own_client:
                 self.client.close()
 
         thread = threading.Thread(target=finish, name="remove-build-container")
+        thread.released = released
         thread.start()
         return thread
 

@@ -86,6 +86,7 @@ class Builds:
             result = build_slug(source or self.source(app, files), name, image, env or {},
                                 cache or self.cache(), lines.append, limits,
                                 labels={"deis.app": name}, client=self.client)
+            result.released()  # nothing is deployed here: the cache may be saved at once
         except BuildError as e:
             e.lines, e.app, e.image = lines, name, image
             raise

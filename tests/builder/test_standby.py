@@ -57,6 +57,7 @@ def test_a_build_takes_the_container_started_ahead_and_removes_it(docker_client,
         result = build_slug(tmp_path / "src", "ahead", image, {"GREETING": "hi"}, tmp_path / "cache",
                             lines.append, BuildLimits(), standby=standby)
         assert result.image == image
+        result.released()
         assert any("Static" in line and "detected" in line for line in lines), lines
         assert docker_client.images.get(image)
         assert standby.take() is None  # taken once, by the build
