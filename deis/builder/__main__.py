@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -29,6 +30,12 @@ def serve(args) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     directory = data_dir()
+    server = None
+
+    def stop(*_):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)  # `deis-platform down`: remove the hooks' socket on the way out
     try:
         server = BuilderServer(directory, Hooks.from_env(directory), host=args.host, port=args.port)
         asyncio.run(server.serve_forever())
@@ -40,6 +47,9 @@ def serve(args) -> int:
         return 1
     except KeyboardInterrupt:
         pass
+    finally:
+        if server is not None:
+            server.close_hooks()
     return 0
 
 

@@ -126,6 +126,10 @@ class BuilderServer:
     def close(self) -> None:
         if self._server is not None:
             self._server.close()
+        self.close_hooks()
+
+    def close_hooks(self) -> None:
+        """Stop taking hooks' requests and remove their socket (also once the event loop is gone)."""
         if self._hooks_server is not None:
             self._hooks_server.shutdown()
             self._hooks_server.server_close()
