@@ -221,7 +221,8 @@ class BuilderServer:
         return hook.run(session, updates, git_env, say, self.data_dir, Hooks(self.hooks.url, self.hooks.key))
 
     def _env(self, process) -> dict:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        """git's environment: the server's, without git's variables and the builder's key."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") and k != "DEIS_BUILDER_KEY"}
         protocol = (process.env or {}).get("GIT_PROTOCOL")
         if isinstance(protocol, bytes):
             protocol = protocol.decode(errors="replace")
