@@ -148,3 +148,17 @@ def test_the_server_refuses_a_hook_of_a_session_it_does_not_know(tmp_path):
         assert oct(os.stat(server._hooks_server.directory).st_mode & 0o777) == "0o700"
     finally:
         stop()
+
+
+def test_git_runs_without_the_builder_key_in_its_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEIS_BUILDER_KEY", "secret-key")
+    monkeypatch.setenv("GIT_DIR", "/elsewhere")
+    server = BuilderServer(tmp_path, Hooks("http://127.0.0.1:9", "secret-key"), host="127.0.0.1", port=0)
+
+    class Process:
+        env = {"GIT_PROTOCOL": "version=2"}
+
+    env = server._env(Process())
+    assert "DEIS_BUILDER_KEY" not in env and "secret-key" not in env.values()
+    assert "GIT_DIR" not in env
+    assert env["GIT_PROTOCOL"] == "version=2"
