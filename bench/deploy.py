@@ -250,9 +250,12 @@ class Bench:
             self.router.stop()
         for c in self.client.containers.list(all=True, filters={"label": f"{self.namespace}.managed=1"}):
             c.remove(force=True)
-        for app in self.apps:
-            for c in self.client.containers.list(all=True, filters={"name": f"deis-build-{app}-"}):
-                c.remove(force=True)
+        for app in self.apps:  # a build container may be going away on its own meanwhile
+            for c in self.client.containers.list(all=True, sparse=True, filters={"name": f"deis-build-{app}-"}):
+                try:
+                    c.remove(force=True)
+                except docker.errors.NotFound:
+                    pass
             for image in self.client.images.list(name=f"deis-apps/{app}"):
                 for tag in image.tags:
                     try:

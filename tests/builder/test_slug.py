@@ -28,7 +28,7 @@ THIRD_PARTY = APPS / "buildpack-null"
 def build_container_gone(client, app: str, wait: float = 15.0) -> bool:
     """The build container is removed in the background once the build ends: wait for it."""
     deadline = time.monotonic() + wait
-    while client.containers.list(all=True, filters={"name": f"deis-build-{app}"}):
+    while client.containers.list(all=True, sparse=True, filters={"name": f"deis-build-{app}"}):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.2)

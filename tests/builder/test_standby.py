@@ -33,7 +33,9 @@ def docker_client():
 
 
 def labelled(client, labels: dict) -> list:
-    return client.containers.list(all=True, filters={"label": [f"{k}={v}" for k, v in labels.items()]})
+    """Containers with these labels, from the list alone (one removed meanwhile is not an error)."""
+    return client.containers.list(all=True, sparse=True,
+                                  filters={"label": [f"{k}={v}" for k, v in labels.items()]})
 
 
 def wait_for(check, timeout: float = 20.0):
