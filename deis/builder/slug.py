@@ -266,7 +266,7 @@ def build_slug(source: Path, app: str, image: str, env: dict[str, str], cache_di
     previous = _saving.pop(cache_dir.resolve(), None)
     if previous is not None:  # the last build of this cache may still be saving it
         previous.released.set()
-        previous.join()
+        previous.finished.join()
     procfile = read(source)  # a bad Procfile fails here, before any container starts
     plan = buildpack_plan(source, env)
     box, clones = None, []
@@ -295,7 +295,8 @@ def build_slug(source: Path, app: str, image: str, env: dict[str, str], cache_di
         for clone in clones:
             shutil.rmtree(clone, ignore_errors=True)
         if box is not None:
-            _saving[box.cache_dir] = box.discard()
+            box.discard()
+            _saving[box.cache_dir] = box
 
 
 class BuildContainer:
@@ -312,6 +313,7 @@ class BuildContainer:
         self.env_dir = Path(tempfile.mkdtemp(prefix="deis-build-env-"))
         self.container, self.committed = None, False
         self.released = threading.Event()  # set when the release no longer needs the machine
+        self.finished: threading.Thread | None = None  # removes the container (see discard)
         try:
             self.container = _create(client, run_image, app, self.cache_dir, self.env_dir, limits, labels)
             self.container.start()
@@ -342,13 +344,12 @@ class BuildContainer:
             if not self.container.put_archive("/", tar):
                 raise BuildError("could not copy the app into the build container")
 
-    def discard(self) -> threading.Thread:
+    def discard(self) -> None:
         """Remove the container in the background: the release does not need to wait for it. Once
         committed, the runner first does what buildpacks left for after the slug (saving the
         cache), but only when `released` is set (BuildResult.released, called once the release is
         deployed) or after RELEASE_WAIT s, so that it never slows the new release's start. Not a
-        daemon thread, so the process still ends only once the container is gone; the returned
-        thread (with `released`) ends then too."""
+        daemon thread (`finished`), so the process still ends only once the container is gone."""
         shutil.rmtree(self.env_dir, ignore_errors=True)
         container, self.container = self.container, None
         committed, released = self.committed, self.released
@@ -362,10 +363,8 @@ class BuildContainer:
             if self.own_client:
                 self.client.close()
 
-        thread = threading.Thread(target=finish, name="remove-build-container")
-        thread.released = released
-        thread.start()
-        return thread
+        self.finished = threading.Thread(target=finish, name="remove-build-container")
+        self.finished.start()
 
 
 def _after_slug(container) -> None:
@@ -376,8 +375,8 @@ def _after_slug(container) -> None:
         container.wait(timeout=AFTER_SLUG_LIMIT)
 
 
-# cache dir -> the thread that lets the last build's container save it, then removes the container
-_saving: dict[Path, threading.Thread] = {}
+# cache dir -> the last build's container, which may still be saving it (BuildContainer.finished)
+_saving: dict[Path, BuildContainer] = {}
 
 
 class Standby:
