@@ -34,6 +34,7 @@ from .templates import app_template, main_template
 
 STATUS_HOST = "router.deis.invalid"
 KEEP_GENERATIONS = 3
+DRAIN_WAIT = 1.0  # seconds an apply waits at most for the old workers to finish their requests
 _SAFE_PATH = re.compile(r"^[^\"'\\$;{}\s#]+$")
 
 
@@ -50,10 +51,34 @@ class ApplyResult:
     dropped: list[str] = field(default_factory=list)  # rejected apps with no last good route: not served
     warnings: list[str] = field(default_factory=list)
     reloaded: bool = False  # a running nginx took the new generation (False when nginx is not running)
+    unconfirmed: bool = False  # nginx runs but did not confirm the new generation in time
 
     @property
     def ok(self) -> bool:
         return not self.rejected
+
+
+def worker_state(pid: int) -> str | None:
+    """"accepting", "draining" (told to shut down: takes no new connection, finishes its
+    requests) or None (gone) for an nginx worker. nginx renames the process to "... is shutting
+    down" right before it closes its listening sockets, with no accept in between."""
+    try:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    if status.split(") ", 1)[-1][:1] in ("Z", "X") or "nginx: worker process" not in title:
+        return None  # exited (or its pid now belongs to another process)
+    return "draining" if "is shutting down" in title else "accepting"
+
+
+def accepting_workers(master: int) -> list[int]:
+    """The pids of the master's workers that take new connections."""
+    try:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(pid) for pid in children if worker_state(int(pid)) == "accepting"]
 
 
 def find_nginx(install: bool = False) -> str:
@@ -234,9 +259,12 @@ class Router:
         result = self._build(routes, state)
         pid = self.master_pid()
         if pid is not None:
+            old_workers = accepting_workers(pid)
             os.kill(pid, signal.SIGHUP)
-            result.reloaded = self._wait_for_generation(result.generation)
+            result.reloaded = (self._wait_for_generation(result.generation)
+                               and self._wait_for_old_workers(old_workers))
             if not result.reloaded:
+                result.unconfirmed = True
                 result.warnings.append(f"nginx did not take generation {result.generation}: "
                                        f"{self._error_log_tail()}")
         return result
@@ -471,6 +499,24 @@ class Router:
                 streak = 0
             time.sleep(0.02)
         return False
+
+    def _wait_for_old_workers(self, old: list[int]) -> bool:
+        """Wait until no worker of the previous generation accepts connections, then up to
+        DRAIN_WAIT more for them to finish their requests. nginx's master signals the old workers
+        only 100 ms after starting the new ones, and until then both kinds accept: callers that
+        stop the old upstreams once `apply` returns would otherwise break those connections."""
+        deadline = time.monotonic() + self.reload_timeout
+        drained_by = None
+        while True:
+            states = [worker_state(pid) for pid in old]
+            if "accepting" not in states:
+                if drained_by is None:
+                    drained_by = time.monotonic() + DRAIN_WAIT
+                if "draining" not in states or time.monotonic() >= drained_by:
+                    return True
+            elif time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
 
     def _error_log_tail(self, lines: int = 5) -> str:
         try:

@@ -381,3 +381,40 @@ def test_reloads_under_load_lose_no_request(router, make_upstream):
     print("requests during reloads:", len(statuses))
     assert set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
     assert slow == [200]
+
+
+def test_once_apply_returns_no_new_connection_is_served_by_the_old_configuration(router, make_upstream):
+    """nginx's master lets the old workers accept for 100 ms after starting the new ones. The
+    scheduler stops the old containers as soon as `apply` returns, so `apply` must not return
+    before every old worker has stopped taking connections."""
+    a, b = make_upstream("a"), make_upstream("b")
+    router.apply([route("web", [a])])
+    answers: list[tuple[float, str]] = []  # (when the connection was opened, which upstream answered)
+    stop = threading.Event()
+
+    def hammer():
+        while not stop.is_set() and len(answers) < 20000:
+            started = time.monotonic()
+            answers.append((started, get_json(router, "web.localhost", timeout=5)["upstream"]))
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    switched: list[tuple[float, float, str]] = []  # (apply called, apply returned, upstream switched to)
+    try:
+        for i in range(10):
+            upstream = b if i % 2 == 0 else a
+            called = time.monotonic()
+            assert router.apply([route("web", [upstream])]).reloaded
+            switched.append((called, time.monotonic(), upstream.name))
+            time.sleep(0.3)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    late = []
+    for (_, returned, name), (next_called, _, _) in zip(switched, switched[1:] + [(float("inf"), 0, "")]):
+        late += [(round(started - returned, 3), who) for started, who in answers
+                 if returned <= started < next_called and who != name]
+    assert len(answers) > 100, len(answers)
+    assert late == [], f"{len(late)} connections opened after apply returned reached the old upstream: {late[:5]}"

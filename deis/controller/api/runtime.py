@@ -93,7 +93,11 @@ def refresh_routes() -> None:
 def switch_for(app: App):
     """What the scheduler calls once new processes are healthy: route the app to them."""
     def switch(endpoints: list[Endpoint]) -> None:
-        router().update({app.id: route_for(app, endpoints)})
+        result = router().update({app.id: route_for(app, endpoints)})
+        if app.id in result.rejected:  # nginx keeps the old route: the old processes must stay
+            raise RuntimeError(f"the router refused the new route: {result.rejected[app.id]}")
+        if result.unconfirmed:
+            raise RuntimeError("; ".join(result.warnings))
     return switch
 
 
