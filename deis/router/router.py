@@ -76,8 +76,12 @@ def accepting_workers(master: int) -> list[int]:
     """The pids of the master's workers that take new connections."""
     try:
         children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    except OSError:
-        return []
+    except OSError:  # a kernel without CONFIG_PROC_CHILDREN: look for processes whose parent it is
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError):
+                if stat.read_text().split(") ", 1)[1].split()[1] == str(master):
+                    children.append(stat.parent.name)
     return [int(pid) for pid in children if worker_state(int(pid)) == "accepting"]
 
 
