@@ -10,8 +10,9 @@ Layout under `<data_dir>/router/` (nginx's prefix):
 `apply()` renders a new generation, checks it with `nginx -t`, leaves out (or keeps at their last
 good route) the apps that make it fail, points the symlink at it in one rename and reloads nginx
 gracefully (SIGHUP: new workers take new connections, old ones finish what they have). It then
-waits until a fresh connection is answered by the new generation, so that callers can rely on the
-routes as soon as it returns.
+waits until a fresh connection is answered by the new generation and no old worker accepts any
+more, so that callers can rely on the routes, and stop what the old ones routed to, as soon as it
+returns.
 """
 
 from __future__ import annotations

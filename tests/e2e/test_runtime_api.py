@@ -119,7 +119,7 @@ def test_no_request_dropped_while_deploying_configuring_rolling_back_and_scaling
 
     modes = (False, True, True)  # one client on fresh connections, two on keep-alive ones
     threads = [threading.Thread(target=load, args=(keep_alive,)) for keep_alive in modes]
-    first_generation = runtime["router"].live_generation()
+    first_generation = runtime["router"].live_generation(timeout=10)
     for thread in threads:
         thread.start()
     try:
@@ -136,7 +136,7 @@ def test_no_request_dropped_while_deploying_configuring_rolling_back_and_scaling
     failures = [s for s in statuses if s != 200]
     assert len(statuses) > 100, len(statuses)
     assert failures == [], f"{len(failures)} of {len(statuses)} requests failed: {failures[:5]}"
-    reloads = runtime["router"].live_generation() - first_generation
+    reloads = runtime["router"].live_generation(timeout=10) - first_generation
     assert reloads >= 5, reloads  # 5 deploys/scales, each switching the router at least once
     # A reload closes each keep-alive client's connection about once; twice when the retry's new
     # connection was still taken by an old worker. More would mean connections are closed needlessly.
