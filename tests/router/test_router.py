@@ -7,6 +7,7 @@ import json
 import re
 import socket
 import ssl
+import subprocess
 import threading
 import time
 
@@ -389,24 +390,45 @@ def test_once_apply_returns_no_new_connection_is_served_by_the_old_configuration
     before every old worker has stopped taking connections."""
     a, b = make_upstream("a"), make_upstream("b")
     router.apply([route("web", [a])])
-    answers: list[tuple[float, str]] = []  # (when the connection was opened, which upstream answered)
+    answers: list[tuple[float, float, str]] = []  # (request started, answer came, which upstream)
     stop = threading.Event()
 
     def hammer():
         while not stop.is_set() and len(answers) < 20000:
             started = time.monotonic()
-            answers.append((started, get_json(router, "web.localhost", timeout=5)["upstream"]))
+            upstream = get_json(router, "web.localhost", timeout=5)["upstream"]
+            answers.append((started, time.monotonic(), upstream))
 
     threads = [threading.Thread(target=hammer) for _ in range(3)]
     for t in threads:
         t.start()
+    def accepting_workers() -> set[str]:  # as `ps` sees them; a retiring one is "... is shutting down"
+        ps = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(router.master_pid())],
+                            capture_output=True, text=True, check=False).stdout
+        return {line.split(None, 1)[0] for line in ps.splitlines()
+                if line.split(None, 1)[1].strip() == "nginx: worker process"}
+
+    def still_titled_accepting(pids: set[str]) -> list[str]:  # read at once, not after a `ps` starts
+        still = []
+        for pid in sorted(pids):
+            try:
+                title = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").strip()
+            except OSError:
+                continue  # exited
+            if title == b"nginx: worker process":
+                still.append(pid)
+        return still
+
     switched: list[tuple[float, float, str]] = []  # (apply called, apply returned, upstream switched to)
+    still_accepting = []
     try:
-        for i in range(10):
+        for i in range(16):
             upstream = b if i % 2 == 0 else a
+            before = accepting_workers()
             called = time.monotonic()
             assert router.apply([route("web", [upstream])]).reloaded
             switched.append((called, time.monotonic(), upstream.name))
+            still_accepting += still_titled_accepting(before)
             time.sleep(0.3)
     finally:
         stop.set()
@@ -414,7 +436,40 @@ def test_once_apply_returns_no_new_connection_is_served_by_the_old_configuration
             t.join()
     late = []
     for (_, returned, name), (next_called, _, _) in zip(switched, switched[1:] + [(float("inf"), 0, "")]):
-        late += [(round(started - returned, 3), who) for started, who in answers
-                 if returned <= started < next_called and who != name]
+        late += [(round(started - returned, 3), who) for started, answered, who in answers
+                 if returned <= started and answered < next_called and who != name]
+    assert still_accepting == [], f"workers of the old configuration still accepted after apply: {still_accepting}"
     assert len(answers) > 100, len(answers)
     assert late == [], f"{len(late)} connections opened after apply returned reached the old upstream: {late[:5]}"
+
+
+def test_apply_waits_for_a_slow_old_worker_to_stop_accepting(make_router, make_upstream):
+    """A worker of the old configuration that has not yet taken its order to shut down (held
+    here with SIGSTOP) may still accept connections: `apply` must not return before it has."""
+    import os
+    import signal
+
+    router = make_router()
+    a, b = make_upstream("a"), make_upstream("b")
+    router.apply([route("web", [a])])
+    ps = subprocess.run(["ps", "-o", "pid=", "--ppid", str(router.master_pid())],
+                        capture_output=True, text=True, check=True).stdout.split()
+    slow = int(ps[0])
+    os.kill(slow, signal.SIGSTOP)
+    results = []
+    try:
+        applying = threading.Thread(target=lambda: results.append(router.apply([route("web", [b])])))
+        applying.start()
+        applying.join(1.0)
+        assert applying.is_alive(), "apply returned while an old worker could still accept"
+    finally:
+        os.kill(slow, signal.SIGCONT)
+    applying.join(10)
+    assert results and results[0].reloaded
+    try:
+        with open(f"/proc/{slow}/cmdline", "rb") as cmdline:
+            title = cmdline.read()
+    except FileNotFoundError:
+        title = b""
+    assert title == b"" or b"shutting down" in title  # gone (empty: a zombie), or finishing its requests
+    assert get_json(router, "web.localhost")["upstream"] == "b"
