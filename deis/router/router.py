@@ -59,16 +59,22 @@ class ApplyResult:
         return not self.rejected
 
 
-def worker_state(pid: int) -> str | None:
-    """"accepting", "draining" (told to shut down: takes no new connection, finishes its
-    requests) or None (gone) for an nginx worker. nginx renames the process to "... is shutting
-    down" right before it closes its listening sockets, with no accept in between."""
+def process_title(pid: int) -> str | None:
+    """A live process's command line as `ps` shows it (nginx rewrites its own); None when gone."""
     try:
         title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         status = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    if status.split(") ", 1)[-1][:1] in ("Z", "X") or "nginx: worker process" not in title:
+    return None if status.split(") ", 1)[-1][:1] in ("Z", "X") else title
+
+
+def worker_state(pid: int) -> str | None:
+    """"accepting", "draining" (told to shut down: takes no new connection, finishes its
+    requests) or None (gone) for an nginx worker. nginx renames the process to "... is shutting
+    down" right before it closes its listening sockets, with no accept in between."""
+    title = process_title(pid)
+    if title is None or "nginx: worker process" not in title:
         return None  # exited (or its pid now belongs to another process)
     return "draining" if "is shutting down" in title else "accepting"
 
@@ -201,16 +207,8 @@ class Router:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            status = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            return None
-        if status.split(") ", 1)[-1][:1] in ("Z", "X"):
-            return None
-        if "nginx" in cmdline and str(self.conf) in cmdline:
-            return pid
-        return None
+        title = process_title(pid)
+        return pid if title is not None and "nginx" in title and str(self.conf) in title else None
 
     def running(self) -> bool:
         return self.master_pid() is not None
