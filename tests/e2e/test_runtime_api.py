@@ -85,35 +85,28 @@ def test_no_request_dropped_while_deploying_configuring_rolling_back_and_scaling
         return answer.status
 
     def load(keep_alive: bool):
-        connection, served = None, 0  # served: answers on the current connection
+        connection, served, retrying = None, 0, False  # served: answers on the current connection
         deadline = time.monotonic() + 120  # bounded even if the test body fails
-        while not stop.is_set() and time.monotonic() < deadline and len(statuses) < 20000:
+        while (retrying or not stop.is_set()) and time.monotonic() < deadline and len(statuses) < 20000:
             if connection is None or not keep_alive:
                 if connection is not None:
                     connection.close()
                 connection, served = http.client.HTTPConnection("127.0.0.1", port, timeout=10), 0
             try:
                 statuses.append(get(connection))
-                served += 1
+                served, retrying = served + 1, False
                 continue
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
-                failure = exc
+                failure, close_race = exc, keep_alive and served > 0
             except (OSError, http.client.HTTPException, BrokenAnswer) as exc:
-                failure, served = exc, 0  # not the close race: counted as a failure below
+                failure, close_race = exc, False
             connection.close()
-            connection = None
-            if not (keep_alive and served):
-                statuses.append(f"{'keep-alive' if keep_alive else 'fresh'} connection: {failure!r}")
-                continue
-            retried.append(repr(failure))
-            connection, served = http.client.HTTPConnection("127.0.0.1", port, timeout=10), 0
-            try:
-                statuses.append(get(connection))
-                served += 1
-            except (OSError, http.client.HTTPException, BrokenAnswer) as again:
-                statuses.append(f"retry on a new connection: {again!r}")
-                connection.close()
-                connection = None
+            if close_race:  # sent again once, on the new connection the next turn opens
+                retried.append(repr(failure))
+            else:
+                kind = "retry on a new" if retrying else "keep-alive" if keep_alive else "fresh"
+                statuses.append(f"{kind} connection: {failure!r}")
+            connection, retrying = None, close_race
         if connection is not None:
             connection.close()
 
