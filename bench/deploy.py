@@ -55,6 +55,7 @@ import docker  # noqa: E402
 import requests  # noqa: E402
 
 from bench.common import DOC, fmt, platform_parser, write_section  # noqa: E402
+from deis.scheduler.docker import purge  # noqa: E402
 
 SECTION = "## Deploy (bench/deploy.py)"
 FLASK_DIR = ROOT / "tests" / "builder" / "apps" / "flask"
@@ -248,8 +249,7 @@ class Bench:
             self.stop_controller()
         if self.router:
             self.router.stop()
-        for c in self.client.containers.list(all=True, filters={"label": f"{self.namespace}.managed=1"}):
-            c.remove(force=True)
+        purge(self.client, self.namespace)
         for app in self.apps:  # a build container may be going away on its own meanwhile
             for c in self.client.containers.list(all=True, sparse=True, filters={"name": f"deis-build-{app}-"}):
                 try:

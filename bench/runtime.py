@@ -58,6 +58,7 @@ import requests  # noqa: E402
 
 from bench.common import DOC, WRK_DONE_LUA, fmt, platform_parser, run_wrk, write_section  # noqa: E402
 from deis.router import Router  # noqa: E402
+from deis.scheduler.docker import purge  # noqa: E402
 from tests.conftest import LiveController, free_port, start_live_controller  # noqa: E402
 from tests.scheduler.busybox_image import ensure_image  # noqa: E402
 
@@ -483,8 +484,7 @@ def main(argv=None) -> int:
             stop_controller()
         if router:
             router.stop()
-        for c in client.containers.list(all=True, filters={"label": f"{namespace}.managed=1"}):
-            c.remove(force=True)
+        purge(client, namespace)
         shutil.rmtree(workdir, ignore_errors=True)
 
     body = report(m, res, args)

@@ -7,6 +7,29 @@ set -euo pipefail
 say() { echo "docker.sh: $*" >&2; }
 answers() { curl -sf --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1; }
 
+# Each app gets a bridge network of its own (deis/scheduler/docker.py), so the engine needs more
+# address pools than its default ~30 networks: 10.224.0.0/12 in /24s is 4,096 networks of 254
+# processes. Written to daemon.json (merged, never replacing other settings) so that a dockerd
+# started any way picks it up; DEIS_DOCKER_ADDRESS_POOL chooses another range.
+configure_pools() {
+    local pool="${DEIS_DOCKER_ADDRESS_POOL:-10.224.0.0/12}" size="${DEIS_DOCKER_ADDRESS_POOL_SIZE:-24}"
+    mkdir -p /etc/docker
+    python3 - "$pool" "$size" <<'PY'
+import json, sys
+path = "/etc/docker/daemon.json"
+try:
+    config = json.load(open(path))
+except (OSError, ValueError):
+    config = {}
+if "default-address-pools" not in config:
+    config["default-address-pools"] = [{"base": sys.argv[1], "size": int(sys.argv[2])}]
+    with open(path + ".tmp", "w") as out:
+        json.dump(config, out, indent=2)
+    import os
+    os.replace(path + ".tmp", path)
+PY
+}
+
 if answers; then exit 0; fi
 
 if ! command -v dockerd >/dev/null 2>&1; then
@@ -20,6 +43,7 @@ if ! command -v dockerd >/dev/null 2>&1; then
     rm -f "$log"
 fi
 
+configure_pools
 if ! answers; then
     say "starting dockerd (log: /var/log/dockerd.log)"
     # A daemon killed uncleanly leaves its pid file behind and refuses to start.

@@ -14,6 +14,7 @@ from pathlib import Path
 import docker
 import requests
 
+from deis.scheduler.docker import purge
 from tests.cli.conftest import Deis
 from tests.test_platform import platform, platform_env
 
@@ -116,7 +117,6 @@ def test_first_ten_minutes(tmp_path):
         assert [i for i in client.images.list() if any(t.startswith(f"deis-apps/{app_name}:") for t in i.tags)] == []
     finally:
         platform("down", env)
-        for container in client.containers.list(all=True, filters={"label": f"{namespace}.managed=1"}):
-            container.remove(force=True)
+        purge(client, namespace)
         for image in client.images.list(name=f"deis-apps/{app_name}"):
             client.images.remove(image.id, force=True)

@@ -69,9 +69,9 @@ SwitchRoutes = Callable[[list[Endpoint]], None]
 
 
 def new_report() -> dict:
-    """What a reconcile did: {"started", "restarted", "removed": [names], "deployed": [apps],
-    "errors": {app: reason}}."""
-    return {"started": [], "restarted": [], "removed": [], "deployed": [], "errors": {}}
+    """What a reconcile did: {"started", "restarted", "removed", "booting": [names], "deployed":
+    [apps], "errors": {app: reason}}."""
+    return {"started": [], "restarted": [], "removed": [], "booting": [], "deployed": [], "errors": {}}
 
 
 def merge_report(report: dict, more: dict) -> None:
@@ -86,9 +86,19 @@ class Scheduler:
     available = True  # False only for the stand-in used while no engine is configured
 
     @contextmanager
-    def locked(self, app: str):
-        """Serialise changes to one app (re-entrant); engines without shared state need none."""
+    def locked(self, app: str, blocking: bool = True):
+        """Serialise changes to one app (re-entrant); engines without shared state need none.
+        `blocking=False`: raise SchedulerError at once when another change holds it."""
         yield
+
+    def events(self):
+        """A blocking iterator of app names whose processes the engine started or lost, ending when
+        the engine's stream ends; its `close()` stops it. Engines without events yield nothing."""
+        return iter(())
+
+    def booting(self, app: str) -> list[str]:
+        """Names of the app's serving web processes that run but do not accept connections yet."""
+        return []
 
     def apps(self) -> set[str]:
         """Apps the engine has processes of (the reconciler removes those the controller forgot)."""

@@ -10,6 +10,7 @@ import requests
 
 from deis.platform import Daemon
 from deis.router import Router
+from deis.scheduler.docker import purge
 from tests.conftest import LiveController, free_port, start_live_controller
 from tests.scheduler.busybox_image import ensure_image
 
@@ -44,8 +45,7 @@ def runtime(tmp_path_factory):
             daemon.stop()
         stop()
         router.stop()
-        for container in client.containers.list(all=True, filters={"label": f"{namespace}.managed=1"}):
-            container.remove(force=True)
+        purge(client, namespace)
 
 
 def through_router(runtime, host, path="/"):

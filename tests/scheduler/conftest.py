@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from deis.scheduler import ReleaseSpec
-from deis.scheduler.docker import DockerScheduler
+from deis.scheduler.docker import DockerScheduler, purge
 
 from .busybox_image import ensure_image
 
@@ -39,15 +39,15 @@ def image(docker_client) -> str:
 def namespace(docker_client):
     ns = f"deistest{uuid.uuid4().hex[:6]}"
     yield ns
-    for container in docker_client.containers.list(all=True, filters={"label": f"{ns}.managed=1"}):
-        container.remove(force=True)
+    purge(docker_client, ns)
 
 
 @pytest.fixture
 def make_scheduler(docker_client, namespace, tmp_path):
     def make(**options):
         settings = {"client": docker_client, "namespace": namespace, "grace": 1, "deploy_timeout": 6,
-                    "settle": 0.8, "poll": 0.1, "lock_dir": str(tmp_path / "locks"), "health_timeout": 1}
+                    "settle": 0.8, "poll": 0.1, "lock_dir": str(tmp_path / "locks"), "health_timeout": 1,
+                    "min_uptime": 0.3, "crash_window": 3}
         settings.update(options)
         return DockerScheduler(**settings)
 
@@ -71,9 +71,7 @@ def new_app(docker_client, namespace):
 
     yield make
     for name in names:
-        for container in docker_client.containers.list(
-                all=True, filters={"label": [f"{namespace}.managed=1", f"{namespace}.app={name}"]}):
-            container.remove(force=True)
+        purge(docker_client, namespace, name)
 
 
 @pytest.fixture

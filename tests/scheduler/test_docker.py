@@ -112,7 +112,7 @@ def test_image_without_procfile_runs_its_cmd_on_config_port(sched, spec, app, do
     assert container.name == f"{app}.v1.cmd.1"
     assert container.attrs["Config"]["Entrypoint"] is None
     assert [p["state"] for p in sched.state(app)] == ["up"]
-    address = container.attrs["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+    address = container.attrs["NetworkSettings"]["Networks"][sched.network_name(app)]["IPAddress"]
     # An image's own CMD is routed like web (as Deis v1 routed image and Dockerfile apps).
     assert [(e.type, e.num, e.address, e.port) for e in sched.endpoints(app)] == [("cmd", 1, address, 9000)]
     assert get(address, 9000)[0] == 200
@@ -259,6 +259,34 @@ def test_crash_loop_shows_as_crashed(sched, spec, app):
     assert seen and seen[0]["type"] == "worker" and seen[0]["num"] == 1
 
 
+# Binds PORT at once, then runs out of its 16 MB within its first second (as an app that loads too much).
+OOM_WEB = "httpd -p $PORT -h /www; sleep 0.4; head -c 64000000 /dev/zero | tail > /dev/null"
+
+
+def test_a_web_process_that_dies_in_its_first_second_never_replaces_the_running_release(
+        make_scheduler, spec, app, docker_client, namespace):
+    sched = make_scheduler(min_uptime=1.0)
+    sched.deploy(spec(app, 1), {"web": 1})
+    with pytest.raises(DeployError, match="web.1 exited with code 137 \\(out of memory\\)"):
+        sched.deploy(spec(app, 2, procfile={"web": OOM_WEB}, memory={"web": "16M"}), {"web": 1})
+    assert names(docker_client, namespace, app) == [f"{app}.v1.web.1"]
+
+
+def test_a_crash_loop_shows_crashed_with_its_last_exit_between_crashes(sched, spec, app):
+    sched.deploy(spec(app, 1, procfile={"worker": "sleep 1.2; head -c 64000000 /dev/zero | tail > /dev/null"},
+                      memory={"worker": "16M"}), {"worker": 1})
+
+    def running_again():
+        [proc] = sched.state(app)
+        return proc if proc["restarts"] >= 1 and proc["last_exit"] and proc["state"] != "starting" else None
+
+    proc = wait_for(running_again, 15, 0.1)
+    assert proc, sched.state(app)
+    assert proc["state"] == "crashed"
+    assert proc["last_exit"]["reason"] == "oom" and proc["last_exit"]["at"]
+    assert proc["last_exit"]["exit_code"] == 137
+
+
 def test_restart(sched, spec, app, docker_client, namespace):
     sched.deploy(spec(app, 1), {"web": 2, "worker": 1})
     before = {c.name: c.attrs["State"]["StartedAt"] for c in containers(docker_client, namespace, app)}
@@ -327,21 +355,64 @@ def test_reconcile_converges_and_is_idempotent(sched, spec, new_app, docker_clie
     sched.deploy(spec(gone, 1), {"web": 1})
     docker_client.containers.get(f"{app}.v2.web.2").remove(force=True)
     docker_client.containers.get(f"{app}.v2.worker.1").stop(timeout=0)
-    # A stray: an old release's process that should not run any more.
-    stray = sched._create(spec(app, 1), "web", "1", 8080, WEB)
+    # A stray: a process beyond the counts that should not run any more.
+    stray = sched._create(release, "web", "3", 8080, WEB, restart="unless-stopped")
     stray.start()
 
     report = sched.reconcile({app: (release, {"web": 2, "worker": 1})})
     assert report["started"] == [f"{app}.v2.web.2"]
     assert report["restarted"] == [f"{app}.v2.worker.1"]
-    assert sorted(report["removed"]) == sorted([f"{app}.v1.web.1", f"{gone}.v1.web.1"])
+    assert sorted(report["removed"]) == sorted([f"{app}.v2.web.3", f"{gone}.v1.web.1"])
     assert report["errors"] == {}
     assert names(docker_client, namespace, app) == [f"{app}.v2.web.1", f"{app}.v2.web.2", f"{app}.v2.worker.1"]
     assert names(docker_client, namespace, gone) == []
     assert wait_for(lambda: {p["state"] for p in sched.state(app)} == {"up"}, 5)
 
     again = sched.reconcile({app: (release, {"web": 2, "worker": 1})})
-    assert again == {"started": [], "restarted": [], "removed": [], "deployed": [], "errors": {}}
+    assert again == {"started": [], "restarted": [], "removed": [], "booting": [], "deployed": [], "errors": {}}
+
+
+def _cut_rollout(sched, release, ptype="web", num="1", command=WEB):
+    """What a controller killed in the middle of a deploy leaves: a new process started, never promoted."""
+    container = sched._create(release, ptype, num, 8080, command)
+    container.start()
+    return container
+
+
+def test_reconcile_finishes_a_rollout_cut_short_and_keeps_the_old_release_serving_until_the_switch(
+        sched, spec, app, docker_client, namespace):
+    sched.deploy(spec(app, 1), {"web": 1})
+    old = docker_client.containers.get(f"{app}.v1.web.1")
+    _cut_rollout(sched, spec(app, 2))
+    # Not promoted: it serves nothing and shows as starting, whoever looks (no memory of the dead process).
+    assert [(p["release"], p["state"]) for p in sched.state(app) if p["release"] == "v2"] == [("v2", "starting")]
+    assert [e.num for e in sched.endpoints(app)] == [1] and sched.endpoints(app)[0].address == \
+        old.attrs["NetworkSettings"]["Networks"][sched.network_name(app)]["IPAddress"]
+    seen_at_switch = []
+
+    def switch(endpoints):
+        old.reload()
+        seen_at_switch.append((old.status, [e.num for e in endpoints]))
+
+    report = sched.reconcile_app(spec(app, 2), {"web": 1}, switch=switch)
+    assert report["deployed"] == [app]
+    assert seen_at_switch == [("running", [1])]  # the old one served until the new one was switched to
+    assert names(docker_client, namespace, app) == [f"{app}.v2.web.1"]
+    assert [p["state"] for p in sched.state(app)] == ["up"]
+
+
+def test_reconcile_of_a_cut_rollout_that_never_becomes_healthy_fails_and_leaves_the_old_release(
+        make_scheduler, spec, app, docker_client, namespace):
+    sched = make_scheduler(deploy_timeout=2)
+    sched.deploy(spec(app, 1), {"web": 1})
+    broken = spec(app, 2, procfile={"web": "echo never listening; sleep 60"})
+    _cut_rollout(sched, broken, command="sleep 60")
+    with pytest.raises(DeployError, match="did not accept connections"):
+        sched.reconcile_app(broken, {"web": 1}, switch=lambda endpoints: None)
+    assert names(docker_client, namespace, app) == [f"{app}.v1.web.1"]
+    assert [p["state"] for p in sched.state(app)] == ["up"]
+    # The controller then marks v2 failed and v1 is current again: nothing to do.
+    assert sched.reconcile_app(spec(app, 1), {"web": 1})["removed"] == []
 
 
 def test_reconcile_rolls_out_a_release_that_never_ran(sched, spec, app, docker_client, namespace):

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import logging
 import shutil
+from concurrent.futures import ThreadPoolExecutor
+
+from django import db
 
 from django.conf import settings
 
@@ -20,6 +23,8 @@ from deis.logger import LogStore, format_line, platform_line
 from deis.router import Certificate as RouteCertificate, Route, Router, RouterError
 from deis.scheduler import (DeployError, Endpoint, ReleaseSpec, SchedulerError, get_scheduler, merge_report,
                             new_report)
+
+RECONCILE_WORKERS = 4  # apps converged at once by a reconcile pass
 
 from .models import App, Certificate, Release
 from .releases import release_spec
@@ -181,16 +186,68 @@ def release_phase(scheduler, spec: ReleaseSpec) -> None:
         raise ReleasePhaseError(f"the release command `{command}` exited with code {code}", lines[-50:])
 
 
-def reconcile() -> dict:
-    """One pass of the reconciler: make the engine run what the database says, app by app under
-    each app's lock, then route to what runs. Level-triggered and idempotent: running it again
-    changes nothing. A release change that never completed is rolled out (and marked failed when
-    it cannot become healthy)."""
+def reconcile_app(app_id: str, routed: Router | None = None, certificates: list | None = None,
+                  blocking: bool = True) -> dict:
+    """Converge one app under its lock: the engine to what the database says (an app the database
+    no longer has loses everything), then its route to the processes that serve. A release change
+    that never completed is rolled out, or marked failed when it cannot become healthy. While
+    replacements boot and nothing else serves, the route keeps its last upstreams rather than
+    emptying (report["booting"] names them, so a caller can look again soon). `blocking=False`
+    raises LockBusy when a deploy holds the app: that deploy routes it itself."""
+    scheduler = get_scheduler()
+    report = new_report()
+    routed = routed or router()
+    with scheduler.locked(app_id, blocking=blocking):
+        app = App.objects.filter(id=app_id).first()
+        if app is None:  # destroyed, or never ours
+            merge_report(report, scheduler.reconcile_app(None, {}, app=app_id))
+            if app_id in routed.routes():
+                routed.update({app_id: None})
+            return report
+        release = app.current_release()
+        spec = release_spec(release) if release is not None and release.build_id else None
+        if spec is None:
+            merge_report(report, scheduler.reconcile_app(None, {}, app=app.id))
+        else:
+            try:
+                structure = app.structure or default_structure(spec)
+                merge_report(report, scheduler.reconcile_app(spec, structure, switch=switch_for(app)))
+            except DeployError as exc:
+                report["errors"][app.id] = str(mark_failed(app.id, release, exc))
+        # Under the app's lock no rollout is half done: the engine's endpoints are the ones to
+        # serve (after a restart they have new addresses).
+        endpoints = scheduler.endpoints(app.id)
+        booting = scheduler.booting(app.id) if not endpoints else []
+        report["booting"].extend(booting)
+        if endpoints or not booting or app.id not in routed.routes():
+            routed.update({app.id: route_for(app, endpoints, certificates)}, only_if_changed=True)
+    if app.id in report["deployed"]:
+        event(app.id, "the reconciler completed an interrupted deploy")
+    return report
+
+
+def _reconcile_app_in_thread(app_id: str, routed: Router, certificates: list) -> dict:
+    """reconcile_app for a pool thread: errors become the report's, the thread's connection closes."""
+    report = new_report()
+    try:
+        merge_report(report, reconcile_app(app_id, routed, certificates))
+    except SchedulerError as exc:
+        report["errors"][app_id] = str(exc)
+    except RouterError as exc:
+        report["errors"][f"router:{app_id}"] = str(exc)
+    finally:
+        db.connection.close()
+    return report
+
+
+def reconcile(workers: int = RECONCILE_WORKERS) -> dict:
+    """One pass of the reconciler over every app, `workers` apps at a time (each under its own
+    lock, so a slow rollout of one app never stalls the others). Level-triggered and idempotent:
+    running it again changes nothing."""
     scheduler = get_scheduler()
     report = new_report()
     if not scheduler.available:
         return report
-
     routed = router()
     try:
         if not routed.running():
@@ -198,39 +255,14 @@ def reconcile() -> dict:
     except RouterError as exc:
         report["errors"]["router"] = str(exc)
     certificates = route_certificates()
-    for app_id in sorted(scheduler.apps()):
-        with scheduler.locked(app_id):
-            if not App.objects.filter(id=app_id).exists():  # destroyed, or never ours
-                merge_report(report, scheduler.reconcile_app(None, {}, app=app_id))
-    for app in App.objects.order_by("id"):
-        try:
-            with scheduler.locked(app.id):
-                app.refresh_from_db()
-                release = app.current_release()
-                spec = release_spec(release) if release is not None and release.build_id else None
-                if spec is None:
-                    merge_report(report, scheduler.reconcile_app(None, {}, app=app.id))
-                else:
-                    try:
-                        structure = app.structure or default_structure(spec)
-                        merge_report(report, scheduler.reconcile_app(spec, structure, switch=switch_for(app)))
-                    except DeployError as exc:
-                        report["errors"][app.id] = str(mark_failed(app.id, release, exc))
-                # Under the app's lock no rollout is half done: the engine's endpoints are the
-                # ones to serve (after a dockerd restart they have new addresses).
-                routed.update({app.id: route_for(app, scheduler.endpoints(app.id), certificates)},
-                              only_if_changed=True)
-        except SchedulerError as exc:
-            report["errors"][app.id] = str(exc)
-        except RouterError as exc:
-            report["errors"][f"router:{app.id}"] = str(exc)
+    apps = sorted(set(App.objects.values_list("id", flat=True)) | scheduler.apps())
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for result in pool.map(lambda app_id: _reconcile_app_in_thread(app_id, routed, certificates), apps):
+            merge_report(report, result)
     try:
-        served = set(routed.routes())
-        stale = served - set(App.objects.values_list("id", flat=True))
+        stale = set(routed.routes()) - set(App.objects.values_list("id", flat=True))
         if stale:
             routed.update(dict.fromkeys(stale))
     except RouterError as exc:
         report["errors"]["router"] = str(exc)
-    for app_id in set(report["deployed"]):
-        event(app_id, "the reconciler completed an interrupted deploy")
     return report

@@ -2,15 +2,12 @@
 
 import logging
 import signal
-import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import close_old_connections
 
 from deis.controller.api import runtime
-
-log = logging.getLogger("deis.reconciler")
+from deis.controller.api.follower import Reconciler
 
 
 class Command(BaseCommand):
@@ -19,28 +16,20 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="One pass, then exit (status 1 on errors).")
         parser.add_argument("--interval", type=float, default=settings.RECONCILE_INTERVAL,
-                            help="Seconds between passes.")
+                            help="Seconds between resyncs of every app (events are followed meanwhile).")
 
     def handle(self, *args, once=False, interval=10.0, **options):
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        stop = threading.Event()
+        # force: Django's LOGGING gave the root logger a handler without timestamps at WARNING,
+        # which hid our lines and left tracebacks undated.
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
+                            force=True)
+        if once:
+            report = runtime.reconcile()
+            self.stdout.write(str(report))
+            if report.get("errors"):
+                raise SystemExit(1)
+            return
+        reconciler = Reconciler(interval)
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
-        while True:
-            close_old_connections()
-            try:
-                report = runtime.reconcile()
-            except Exception as exc:  # noqa: BLE001 - the next pass tries again
-                log.exception("reconcile pass failed")
-                report = {"errors": {"*": str(exc)}}
-            changed = {k: v for k, v in report.items() if v}
-            if changed:
-                log.info("reconciled: %s", changed)
-            if once:
-                self.stdout.write(str(report))
-                return "" if not report.get("errors") else self._fail()
-            if stop.wait(interval):
-                return
-
-    def _fail(self):
-        raise SystemExit(1)
+            signal.signal(sig, lambda *_: reconciler.stop.set())
+        reconciler.run()

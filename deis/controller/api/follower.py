@@ -1,0 +1,205 @@
+"""The reconciler's loop: the engine's events and a periodic resync feed a work queue of apps, and
+workers converge each app with `runtime.reconcile_app` (the Kubernetes controller shape).
+
+Why events: routes must follow a process that dies or starts within a second, and a process that
+was killed (`docker kill`, which Docker's restart policy treats as a manual stop) must be started
+again at once; a poll every few seconds left apps unrouted or down meanwhile. Why the resync
+anyway: events are lost while the engine restarts, and a rollout cut short by a dead controller
+makes no event at all.
+
+The queue holds each app at most once; an app is worked on by one worker at a time, and an app
+queued again while it is being worked on is looked at once more afterwards (level-triggered: a
+worker reads the whole state, never the event). An app whose deploy holds its lock is looked at
+again shortly (the deploy routes it itself), one whose web processes still boot every 0.1 s
+doubling to 2 s, one that failed with backoff up to 30 s.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+
+from django import db
+
+from deis.scheduler import SchedulerError, get_scheduler
+from deis.scheduler.docker import LockBusy
+
+from . import runtime
+from .models import App
+
+log = logging.getLogger("deis.reconciler")
+
+BOOT_RECHECK = (0.1, 2.0)  # first and longest wait before looking again at an app still booting
+BUSY_RECHECK = 0.5
+FAILURE_BACKOFF = (1.0, 30.0)
+EVENTS_RECONNECT = (0.5, 5.0)
+
+
+class WorkQueue:
+    """App names due at a time; each app once, never handed to two workers at once."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, str]] = []
+        self._due: dict[str, float] = {}
+        self._active: set[str] = set()
+        self._again: dict[str, float] = {}  # queued while active: looked at after the worker is done
+        self._order = itertools.count()
+        self.closed = False
+
+    def add(self, app: str, delay: float = 0.0) -> None:
+        due = time.monotonic() + delay
+        with self._cond:
+            if app in self._active:
+                self._again[app] = min(due, self._again.get(app, due))
+                return
+            if app in self._due and self._due[app] <= due:
+                return
+            self._due[app] = due
+            heapq.heappush(self._heap, (due, next(self._order), app))
+            self._cond.notify()
+
+    def get(self, timeout: float = 1.0) -> str | None:
+        """The next app that is due, marked active; None after `timeout` s or when closed."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self.closed:
+                now = time.monotonic()
+                while self._heap and self._due.get(self._heap[0][2]) != self._heap[0][0]:
+                    heapq.heappop(self._heap)  # superseded by an earlier due time
+                if self._heap and self._heap[0][0] <= now:
+                    _, _, app = heapq.heappop(self._heap)
+                    del self._due[app]
+                    self._active.add(app)
+                    return app
+                wait = deadline - now
+                if self._heap:
+                    wait = min(wait, self._heap[0][0] - now)
+                if wait <= 0 and now >= deadline:
+                    return None
+                self._cond.wait(max(0.001, wait))
+            return None
+
+    def done(self, app: str) -> None:
+        with self._cond:
+            self._active.discard(app)
+            again = self._again.pop(app, None)
+        if again is not None:
+            self.add(app, max(0.0, again - time.monotonic()))
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._due)
+
+
+class Reconciler:
+    """`python -m deis.controller reconcile`: events and resyncs in, converged apps out."""
+
+    def __init__(self, interval: float, workers: int = runtime.RECONCILE_WORKERS):
+        self.interval = interval
+        self.workers = workers
+        self.queue = WorkQueue()
+        self.stop = threading.Event()
+        self._boots: dict[str, int] = {}
+        self._failures: dict[str, int] = {}
+        self._stream = None
+
+    # -- producers --------------------------------------------------------------------------------
+
+    def resync(self) -> None:
+        """Every app the database or the engine knows, and the router started if it is down."""
+        try:
+            routed = runtime.router()
+            if not routed.running():
+                routed.start()
+            stale = set(routed.routes()) - set(App.objects.values_list("id", flat=True))
+            apps = set(App.objects.values_list("id", flat=True)) | get_scheduler().apps() | stale
+        except Exception:  # noqa: BLE001 - the next resync tries again
+            log.exception("resync failed")
+            return
+        finally:
+            db.connection.close()
+        for app in sorted(apps):
+            self.queue.add(app)
+
+    def follow_events(self) -> None:
+        """Queue each app the engine reports on; reconnect (and resync) when the stream ends."""
+        wait = EVENTS_RECONNECT[0]
+        while not self.stop.is_set():
+            try:
+                self._stream = get_scheduler().events()
+                self.resync()  # whatever happened while no stream was open
+                wait = EVENTS_RECONNECT[0]
+                for app in self._stream:
+                    self.queue.add(app)
+                    if self.stop.is_set():
+                        break
+            except Exception as exc:  # noqa: BLE001 - the engine restarts; follow it again
+                if not self.stop.is_set():
+                    log.warning("engine events stopped (%s); following again in %.1f s", exc, wait)
+            self.stop.wait(wait)
+            wait = min(EVENTS_RECONNECT[1], wait * 2)
+
+    # -- workers ----------------------------------------------------------------------------------
+
+    def work(self) -> None:
+        while not self.stop.is_set():
+            app = self.queue.get(timeout=1.0)
+            if app is None:
+                continue
+            try:
+                again = self.sync(app)
+            finally:
+                db.connection.close()
+                self.queue.done(app)
+            if again is not None:
+                self.queue.add(app, again)
+
+    def sync(self, app: str) -> float | None:
+        """Converge one app; the seconds after which to look at it again, or None."""
+        try:
+            report = runtime.reconcile_app(app, blocking=False)
+        except LockBusy:
+            return BUSY_RECHECK
+        except Exception as exc:  # noqa: BLE001 - SchedulerError, RouterError, a database hiccup
+            failures = self._failures[app] = self._failures.get(app, 0) + 1
+            level = logging.WARNING if isinstance(exc, SchedulerError) else logging.ERROR
+            log.log(level, "%s: %s", app, exc, exc_info=not isinstance(exc, SchedulerError))
+            return min(FAILURE_BACKOFF[1], FAILURE_BACKOFF[0] * 2 ** (failures - 1))
+        self._failures.pop(app, None)
+        changed = {k: v for k, v in report.items() if v and k != "booting"}
+        if changed:
+            log.info("%s: %s", app, changed)
+        if report["booting"]:
+            boots = self._boots[app] = self._boots.get(app, 0) + 1
+            return min(BOOT_RECHECK[1], BOOT_RECHECK[0] * 2 ** (boots - 1))
+        self._boots.pop(app, None)
+        return None
+
+    # -- the whole ----------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        threads = [threading.Thread(target=self.follow_events, name="events", daemon=True)]
+        threads += [threading.Thread(target=self.work, name=f"worker-{n}", daemon=True) for n in range(self.workers)]
+        for thread in threads:
+            thread.start()
+        try:
+            while not self.stop.wait(self.interval):
+                self.resync()
+        finally:
+            self.queue.close()
+            if self._stream is not None:
+                try:
+                    self._stream.close()
+                except Exception:  # noqa: BLE001 - closing a broken stream
+                    pass
+            for thread in threads:
+                thread.join(timeout=5)
