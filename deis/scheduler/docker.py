@@ -695,7 +695,8 @@ class DockerScheduler(Scheduler):
 
     def _exit_code_at(self, proc: _Proc, finished: float) -> int | None:
         try:
-            for event in self.client.events(since=int(finished) - 1, until=int(finished) + 2, decode=True,
+            until = min(int(finished) + 2, int(time.time()))  # a future `until` would wait for it
+            for event in self.client.events(since=int(finished) - 1, until=until, decode=True,
                                             filters={"container": proc.container.id, "event": "die"}):
                 code = (event.get("Actor") or {}).get("Attributes", {}).get("exitCode")
                 return int(code) if code is not None and str(code).isdigit() else None

@@ -12,7 +12,8 @@ from deis.cli.commands.apps import unseen
 LINES = ["2026-11-27T10:00:00Z demo[web.1]: GET / 200", "2026-11-27T10:00:01Z demo[web.1]: GET /a 200",
          "2026-11-27T10:00:02Z demo[worker.1]: [job] done"]
 
-PROCESSES = [{"type": "worker", "num": 1, "state": "crashed", "release": "v2"},
+PROCESSES = [{"type": "worker", "num": 1, "state": "crashed", "release": "v2",
+              "last_exit": {"at": "2026-11-27T10:00:03.123456789Z", "reason": "oom", "exit_code": 137}},
              {"type": "web", "num": 2, "state": "starting", "release": "v3"},
              {"type": "web", "num": 1, "state": "up", "release": "v3"}]
 
@@ -92,7 +93,7 @@ web.1 up (v3)
 web.2 starting (v3)
 
 --- worker:
-worker.1 crashed (v2)
+worker.1 crashed (v2): ran out of memory at 2026-11-27 10:00:03 UTC
 """
 
 

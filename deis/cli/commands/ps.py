@@ -29,7 +29,20 @@ def show_processes(c, app: str) -> None:
             echo()
         echo(f"--- {ptype}:")
         for proc in sorted(by_type[ptype], key=lambda p: int(p.get("num") or 0)):
-            echo(f"{proc['type']}.{proc['num']} {proc['state']} ({proc['release']})")
+            why = f": {last_exit_text(proc['last_exit'])}" if proc["state"] == "crashed" and proc.get("last_exit") else ""
+            echo(f"{proc['type']}.{proc['num']} {proc['state']} ({proc['release']}){why}")
+
+
+def last_exit_text(last_exit: dict) -> str:
+    """`ran out of memory at 2026-12-01 10:01:02 UTC` or `exited with code 3 at ...`."""
+    if last_exit.get("reason") == "oom":
+        how = "ran out of memory"
+    elif last_exit.get("exit_code") is not None:
+        how = f"exited with code {last_exit['exit_code']}"
+    else:
+        how = "exited"
+    at = (last_exit.get("at") or "").replace("T", " ")[:19]
+    return f"{how} at {at} UTC" if at else how
 
 
 @click.command("ps:list")

@@ -35,7 +35,7 @@ log = logging.getLogger("deis.reconciler")
 BOOT_RECHECK = (0.1, 2.0)  # first and longest wait before looking again at an app still booting
 BUSY_RECHECK = 0.5
 FAILURE_BACKOFF = (1.0, 30.0)
-EVENTS_RECONNECT = (0.5, 5.0)
+EVENTS_RECONNECT = (0.2, 1.0)  # a refused connect to the engine costs nothing: look often
 
 
 class WorkQueue:
