@@ -226,8 +226,8 @@ def reconcile_app(app_id: str, routed: Router | None = None, certificates: list 
     return report
 
 
-def _reconcile_app_in_thread(app_id: str, routed: Router, certificates: list) -> dict:
-    """reconcile_app for a pool thread: errors become the report's, the thread's connection closes."""
+def _reconcile_reported(app_id: str, routed: Router, certificates: list) -> dict:
+    """reconcile_app with its errors in the report, so one app's failure never stops a pass."""
     report = new_report()
     try:
         merge_report(report, reconcile_app(app_id, routed, certificates))
@@ -235,9 +235,14 @@ def _reconcile_app_in_thread(app_id: str, routed: Router, certificates: list) ->
         report["errors"][app_id] = str(exc)
     except RouterError as exc:
         report["errors"][f"router:{app_id}"] = str(exc)
-    finally:
-        db.connection.close()
     return report
+
+
+def _reconcile_in_thread(app_id: str, routed: Router, certificates: list) -> dict:
+    try:
+        return _reconcile_reported(app_id, routed, certificates)
+    finally:
+        db.connection.close()  # the pool thread's own connection
 
 
 def reconcile(workers: int = RECONCILE_WORKERS) -> dict:
@@ -256,9 +261,13 @@ def reconcile(workers: int = RECONCILE_WORKERS) -> dict:
         report["errors"]["router"] = str(exc)
     certificates = route_certificates()
     apps = sorted(set(App.objects.values_list("id", flat=True)) | scheduler.apps())
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for result in pool.map(lambda app_id: _reconcile_app_in_thread(app_id, routed, certificates), apps):
-            merge_report(report, result)
+    if workers <= 1:
+        results = [_reconcile_reported(app_id, routed, certificates) for app_id in apps]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(lambda app_id: _reconcile_in_thread(app_id, routed, certificates), apps))
+    for result in results:
+        merge_report(report, result)
     try:
         stale = set(routed.routes()) - set(App.objects.values_list("id", flat=True))
         if stale:
