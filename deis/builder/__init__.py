@@ -4,12 +4,14 @@ Shared vocabulary of its modules:
 - `BuildError`: a build failed; its message is the reason shown to the person pushing.
 - `BuildResult`: what a build made (the image and its process types).
 - `BuildLimits`: memory, CPU and time limits of a build container (settable through the environment).
+- `build_labels`: the labels of a builder's build containers.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 # Receives the build's output a line at a time (no trailing newline), as it happens.
@@ -35,6 +37,13 @@ class BuildLimits:
     memory: str = os.environ.get("DEIS_BUILD_MEMORY", "2g")
     cpus: float = float(os.environ.get("DEIS_BUILD_CPUS", "2"))
     timeout: float = float(os.environ.get("DEIS_BUILD_TIMEOUT", "900"))  # seconds
+
+
+def build_labels(data_dir: Path) -> dict[str, str]:
+    """Labels of every build container started for the builder of `data_dir`: its next start removes
+    those a killed builder left. Commits blank them (a label cannot be deleted), so that containers
+    run from an app's image never carry them."""
+    return {"io.deis.builder.build-container": str(Path(data_dir).resolve())}
 
 
 def image_repository(app: str) -> str:

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 from deis.builder import BuildError
@@ -26,16 +27,19 @@ def data_dir() -> Path:
 
 def serve(args) -> int:
     from deis.builder.controller import Hooks
+    from deis.builder.repos import scratch_dir
     from deis.builder.server import BuilderServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     directory = data_dir()
     server = None
+    # Every temporary folder of the server goes under the root its start clears (see scratch_dir).
+    tempfile.tempdir = str(scratch_dir(directory))
 
     def stop(*_):
         raise SystemExit(0)
 
-    signal.signal(signal.SIGTERM, stop)  # `deis-platform down`: remove the hooks' socket on the way out
+    signal.signal(signal.SIGTERM, stop)  # `deis-platform down`: leave through the `finally` below
     try:
         server = BuilderServer(directory, Hooks.from_env(directory), host=args.host, port=args.port)
         asyncio.run(server.serve_forever())

@@ -15,7 +15,7 @@ import tempfile
 from collections import deque
 from pathlib import Path
 
-from deis.builder import BuildError, BuildLimits, BuildResult, Output, image_name
+from deis.builder import BuildError, BuildLimits, BuildResult, Output, build_labels, image_name
 from deis.builder.controller import HookError, Hooks
 from deis.builder.repos import APP_NAME, acquire_app_lock, builder_dir
 
@@ -87,7 +87,7 @@ def build(source: Path, app: str, sha: str, env: dict, output: Output, data_dir:
         cache = builder_dir(data_dir) / "cache" / app
         cache.mkdir(parents=True, exist_ok=True)
         return slug.build_slug(source, app, image, env, cache, output, limits or BuildLimits(), labels or {},
-                               standby=standby)
+                               standby=standby, container_labels=build_labels(data_dir))
     except BuildError as exc:
         message = str(exc)
         raise BuildError(message if message.startswith("Build failed") else f"Build failed: {message}") from exc

@@ -28,19 +28,22 @@ def main() -> int:
                "git_env": {name: os.environ[name] for name in QUARANTINE if name in os.environ}}
     try:
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        server.connect(path)
+        server.connect("\0" + path[1:] if path.startswith("@") else path)  # @: an abstract socket
         server.sendall(json.dumps(request).encode() + b"\n")
     except OSError as exc:
         say(f"!     The Deis builder cannot be reached ({exc}); push again in a moment.")
         return 1
-    with server, server.makefile("rb") as answers:
-        for answer in answers:
-            kind, text = answer[:1], answer[1:].rstrip(b"\n")
-            if kind == b"|":
-                sys.stdout.buffer.write(text + b"\n")
-                sys.stdout.flush()
-            elif kind == b"=":
-                return int(text or 1)
+    try:
+        with server, server.makefile("rb") as answers:
+            for answer in answers:
+                kind, text = answer[:1], answer[1:].rstrip(b"\n")
+                if kind == b"|":
+                    sys.stdout.buffer.write(text + b"\n")
+                    sys.stdout.flush()
+                elif kind == b"=":
+                    return int(text or 1)
+    except ConnectionError:  # e.g. reset: the builder was killed
+        pass
     say("!     The Deis builder stopped before this push was built; push again.")
     return 1
 

@@ -25,6 +25,12 @@ def builder_dir(data_dir: Path) -> Path:
     return Path(data_dir) / "builder"
 
 
+def scratch_dir(data_dir: Path) -> Path:
+    """The builder server's scratch folders (checkouts, config-var folders of build containers): one
+    root of its own, which its next start clears, so a killed builder leaves none behind."""
+    return builder_dir(data_dir) / "tmp"
+
+
 def repo_path(data_dir: Path, app: str) -> Path:
     if not APP_NAME.match(app) or len(app) > 63:
         raise ValueError(f"'{app}' is not an app name.")
@@ -64,12 +70,23 @@ def acquire_app_lock(data_dir: Path, app: str, output=None):
     another push to the app to finish first. Returns the open file: the lock lives as long as it."""
     repo_path(data_dir, app)  # checks the name
     path = builder_dir(data_dir) / "locks" / f"{app}.lock"
+    lock = try_lock(path)
+    if lock is None:
+        if output:
+            output(f"       another push to {app} is building; waiting...")
+        lock = open(path, "a")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    return lock
+
+
+def try_lock(path: Path):
+    """An flock on `path` unless another process holds it (then None). Returns the open file: the
+    lock lives as long as it, or as its process."""
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = open(path, "a")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        if output:
-            output(f"       another push to {app} is building; waiting...")
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.close()
+        return None
     return lock

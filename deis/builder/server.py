@@ -19,15 +19,16 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import socketserver
+import struct
 import subprocess
-import tempfile
 import threading
 from pathlib import Path
 
 import asyncssh
 
-from deis.builder import hook
+from deis.builder import BuildError, build_labels, hook
 from deis.builder.controller import HookError, Hooks
 from deis.builder.repos import (
     APP_NAME,
@@ -35,6 +36,8 @@ from deis.builder.repos import (
     ensure_repo,
     has_commits,
     repo_path,
+    scratch_dir,
+    try_lock,
 )
 
 log = logging.getLogger("deis.builder")
@@ -96,17 +99,12 @@ class BuilderServer:
 
     def __init__(self, data_dir: Path, hooks: Hooks, host: str = "0.0.0.0", port: int = DEFAULT_PORT):
         self.data_dir, self.hooks, self.host, self.port = Path(data_dir), hooks, host, port
-        self._server = None
+        self._server = self._lock = None
         self._hooks_server: _HookRequests | None = None
         self._sessions: dict[str, hook.PushSession] = {}
 
-    @property
-    def standby_labels(self) -> dict:
-        """Labels of this builder's build containers started ahead of a push."""
-        return {"io.deis.builder.standby": str(self.data_dir.resolve())}
-
     async def start(self) -> None:
-        await asyncio.to_thread(self._remove_leftover_standbys)
+        await asyncio.to_thread(self._take_over)
         self._hooks_server = _HookRequests(self)
         threading.Thread(target=self._hooks_server.serve_forever, name="deis-builder-hooks",
                          daemon=True).start()
@@ -127,21 +125,35 @@ class BuilderServer:
         if self._server is not None:
             self._server.close()
         self.close_hooks()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def close_hooks(self) -> None:
-        """Stop taking hooks' requests and remove their socket (also once the event loop is gone)."""
+        """Stop taking hooks' requests (also once the event loop is gone)."""
         if self._hooks_server is not None:
             self._hooks_server.shutdown()
             self._hooks_server.server_close()
-            shutil.rmtree(self._hooks_server.directory, ignore_errors=True)
             self._hooks_server = None
 
-    def _remove_leftover_standbys(self) -> None:
-        """Build containers of a builder that stopped here before (none of its builds survive it)."""
+    def _take_over(self) -> None:
+        """Become the one server of this data directory, then remove what the one before left
+        (none of its builds survive it, even when it was killed): its build containers, whatever
+        their state, its scratch folders and the pushed objects git kept in quarantine."""
+        self._lock = try_lock(builder_dir(self.data_dir) / "server.lock")
+        if self._lock is None:
+            raise BuildError(f"another builder is serving {self.data_dir}")
+        self._remove_leftover_containers()
+        scratch = scratch_dir(self.data_dir)
+        for folder in [scratch, *builder_dir(self.data_dir).glob("repos/*.git/objects/tmp_objdir-incoming-*")]:
+            shutil.rmtree(folder, ignore_errors=True)
+        scratch.mkdir(mode=0o700)
+
+    def _remove_leftover_containers(self) -> None:
         try:
             import docker
             with contextlib.closing(docker.from_env()) as client:
-                labels = [f"{k}={v}" for k, v in self.standby_labels.items()]
+                labels = [f"{k}={v}" for k, v in build_labels(self.data_dir).items()]
                 for container in client.containers.list(all=True, filters={"label": labels}):
                     container.remove(force=True)
         except Exception as exc:  # noqa: BLE001 - no engine yet: builds will say so
@@ -206,7 +218,7 @@ class BuilderServer:
         if has_dockerfile:
             return None
         from deis.builder.slug import Standby
-        return Standby(app, builder_dir(self.data_dir) / "cache" / app, labels=self.standby_labels)
+        return Standby(app, builder_dir(self.data_dir) / "cache" / app, labels=build_labels(self.data_dir))
 
     def pre_receive(self, request: dict, say) -> int:
         """A pre-receive hook's request (see prereceive.py): build and deploy, or refuse."""
@@ -232,15 +244,22 @@ class BuilderServer:
 
 
 class _HookRequests(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    """The pre-receive hooks' requests, on a unix socket in a private directory; a thread each."""
+    """The pre-receive hooks' requests, a thread each, on an abstract unix socket: no file, so none is
+    left when the builder is killed, and no limit from the data directory's path."""
 
     daemon_threads = True
 
     def __init__(self, builder: BuilderServer):
         self.builder = builder
-        self.directory = tempfile.mkdtemp(prefix="deis-builder-")  # mode 0700: root's hooks only
-        self.path = os.path.join(self.directory, "hooks.sock")
-        super().__init__(self.path, _HookRequest)
+        name = f"deis-builder-{secrets.token_hex(8)}"
+        self.path = "@" + name  # how the hook is told (prereceive.py): the environment holds no NUL
+        super().__init__("\0" + name, _HookRequest)
+
+    def verify_request(self, request, client_address) -> bool:
+        """The hooks of this builder's git run as its user: nobody else's processes may ask."""
+        _, uid, _ = struct.unpack("3i", request.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                           struct.calcsize("3i")))
+        return uid == os.getuid()
 
 
 class _HookRequest(socketserver.StreamRequestHandler):

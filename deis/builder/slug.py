@@ -13,6 +13,7 @@ import queue
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import tarfile
 import tempfile
@@ -45,8 +46,13 @@ GIT_URL = re.compile(r"^(https?|git|ssh)://|^[\w.-]+@[\w.-]+:")
 STANDBY_LIMIT = 600  # seconds a started build container waits for its source
 AFTER_SLUG_LIMIT = 600  # seconds the runner may take after the commit (saving the cache)
 RELEASE_WAIT = 10  # seconds a committed build container waits for the release before saving the cache
-# The build container's command: wait for the source (BuildContainer.go), then run the runner.
-WAIT_THEN_RUN = (f"for _ in $(seq {STANDBY_LIMIT * 100}); do [ -e {BUILD_ROOT}/go ] && "
+# The build container's command. A watcher reads its stdin, which the builder holds open as long as
+# it lives (BuildContainer.lifeline): when the builder is gone, it kills every process of the
+# container's own PID namespace but PID 1, the runner, which exits on TERM. Meanwhile: wait for the
+# source (BuildContainer.go), then run the runner.
+WAIT_THEN_RUN = ("trap 'exit 98' TERM; ( cat <&3 >/dev/null; echo 'the builder is gone: the build stops'; "
+                 "for _ in $(seq 60); do kill -TERM 1; kill -KILL -1; sleep 1; done ) 3<&0 </dev/null & "
+                 f"exec </dev/null; for _ in $(seq {STANDBY_LIMIT * 100}); do [ -e {BUILD_ROOT}/go ] && "
                  f"exec /bin/bash {BUILD_ROOT}/buildpacks/runner; sleep 0.01; done; "
                  "echo 'the build container waited too long for its source'; exit 99")
 COMMIT_CHANGES = ["USER app", "WORKDIR /app", 'ENTRYPOINT ["/usr/local/bin/deis-launch"]',
@@ -256,12 +262,13 @@ def _write_env_dir(path: Path, env: dict[str, str]) -> None:
 
 def build_slug(source: Path, app: str, image: str, env: dict[str, str], cache_dir: Path,
                output: Output, limits: BuildLimits | None = None,
-               labels: dict[str, str] | None = None, client=None,
-               standby: Standby | None = None) -> BuildResult:
+               labels: dict[str, str] | None = None, client=None, standby: Standby | None = None,
+               container_labels: dict[str, str] | None = None) -> BuildResult:
     """Compile `source` with buildpacks into the image `image` (run image + one layer: /app).
 
     `standby`: a build container already started for this app (the SSH server starts one while the
-    push is received); without one, or if it failed, a container is started here."""
+    push is received); without one, or if it failed, a container is started here, with
+    `container_labels` (`labels` are the image's)."""
     source, cache_dir, limits = Path(source), Path(cache_dir), limits or BuildLimits()
     previous = _saving.pop(cache_dir.resolve(), None)
     if previous is not None:  # the last build of this cache may still be saving it
@@ -282,13 +289,14 @@ def build_slug(source: Path, app: str, image: str, env: dict[str, str], cache_di
             own_client, client = client is None, client or _docker_client()
             run_image = _run_image(client, output)
             cache_dir.mkdir(parents=True, exist_ok=True)
-            box = BuildContainer(client, run_image, app, cache_dir, limits, own_client=own_client)
+            box = BuildContainer(client, run_image, app, cache_dir, limits, container_labels,
+                                 own_client=own_client)
         box.go(source, plan, env)
         report = _run(box.container, output, limits)
         result = _result(report, procfile, image)
         origin = "Procfile declares" if procfile is not None else "Default process"
         output(f"-----> {origin} types -> {', '.join(result.procfile) or '(none)'}")
-        _commit(box.container, image, labels or {}, output, box.client, box.run_image)
+        _commit(box, image, labels or {}, output)
         box.committed = True
         return dataclasses.replace(result, released=box.released.set)
     finally:
@@ -301,7 +309,7 @@ def build_slug(source: Path, app: str, image: str, env: dict[str, str], cache_di
 
 class BuildContainer:
     """A started build container waiting for its source: the run image polling for BUILD_ROOT/go
-    (at most STANDBY_LIMIT s).
+    (at most STANDBY_LIMIT s). Whatever it is doing, it stops once this process is gone (`lifeline`).
 
     Starting a container takes the engine 0.2-0.3 s: the SSH server starts one while a push is still
     being received (`Standby`), and `go()` hands it the source when the checkout is done."""
@@ -310,12 +318,16 @@ class BuildContainer:
                  labels: dict[str, str] | None = None, own_client: bool = True):
         self.client, self.run_image, self.own_client = client, run_image, own_client
         self.app, self.limits, self.cache_dir = app, limits, Path(cache_dir).resolve()
+        self.labels = labels or {}
         self.env_dir = Path(tempfile.mkdtemp(prefix="deis-build-env-"))
-        self.container, self.committed = None, False
+        self.container = self.lifeline = None
+        self.committed = False
         self.released = threading.Event()  # set when the release no longer needs the machine
         self.finished: threading.Thread | None = None  # removes the container (see discard)
         try:
-            self.container = _create(client, run_image, app, self.cache_dir, self.env_dir, limits, labels)
+            self.container = _create(client, run_image, app, self.cache_dir, self.env_dir, limits, self.labels)
+            # The container's stdin, open as long as this process lives (see WAIT_THEN_RUN).
+            self.lifeline = self.container.attach_socket(params={"stdin": 1, "stream": 1})
             self.container.start()
         except BaseException:
             self.discard()
@@ -352,6 +364,7 @@ class BuildContainer:
         daemon thread (`finished`), so the process still ends only once the container is gone."""
         shutil.rmtree(self.env_dir, ignore_errors=True)
         container, self.container = self.container, None
+        lifeline, self.lifeline = self.lifeline, None
         committed, released = self.committed, self.released
 
         def finish():
@@ -360,6 +373,8 @@ class BuildContainer:
                     released.wait(RELEASE_WAIT)
                     _after_slug(container)
                 _remove(container)
+            if lifeline is not None:
+                _hang_up(lifeline)
             if self.own_client:
                 self.client.close()
 
@@ -455,7 +470,7 @@ def _create(client, run_image: str, app: str, cache_dir: Path, env_dir: Path, li
     cpus = min(float(limits.cpus), float(os.cpu_count() or 1))
     return client.containers.create(
         run_image, entrypoint=["/bin/bash", "-c", WAIT_THEN_RUN], command=[],
-        user="root", working_dir="/app", mounts=mounts, labels=labels or {},
+        user="root", working_dir="/app", mounts=mounts, labels=labels or {}, stdin_open=True,
         name=f"deis-build-{re.sub(r'[^A-Za-z0-9_.-]', '-', app)}-{uuid.uuid4().hex[:8]}",
         mem_limit=limits.memory, memswap_limit=limits.memory, nano_cpus=int(cpus * 1e9),
         pids_limit=4096)
@@ -581,15 +596,16 @@ def _split_image(image: str) -> tuple[str, str]:
     return repository, tag
 
 
-def _commit(container, image: str, labels: dict[str, str], output: Output, client,
-            run_image: str) -> None:
+def _commit(box: BuildContainer, image: str, labels: dict[str, str], output: Output) -> None:
+    """The image gets `labels`; the build container's own ones are blanked (they cannot be removed)."""
+    labels = {**dict.fromkeys(box.labels, ""), **labels}
     changes = COMMIT_CHANGES + [f"LABEL {json.dumps(str(k), ensure_ascii=False)}="
                                 f"{json.dumps(str(v), ensure_ascii=False)}"
                                 for k, v in labels.items()]
     repository, tag = _split_image(image)
     # The container has exited: no need to pause it.
-    committed = container.commit(repository=repository, tag=tag, changes=changes, pause=False)
-    size = committed.attrs["Size"] - client.images.get(run_image).attrs["Size"]
+    committed = box.container.commit(repository=repository, tag=tag, changes=changes, pause=False)
+    size = committed.attrs["Size"] - box.client.images.get(box.run_image).attrs["Size"]
     output(f"-----> Compiled slug size is {max(size, 0) / 1e6:.1f} MB")
 
 
@@ -603,3 +619,10 @@ def _remove(container) -> None:
     import docker.errors
     with contextlib.suppress(docker.errors.APIError):  # already gone
         container.remove(force=True)
+
+
+def _hang_up(lifeline) -> None:
+    """Close a build container's stdin connection for good (a SocketIO's close leaves its socket open)."""
+    with contextlib.suppress(OSError):
+        getattr(lifeline, "_sock", lifeline).shutdown(socket.SHUT_RDWR)
+    lifeline.close()

@@ -55,6 +55,47 @@ def builder_wait_for_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
 
 
+def builder_serve(data_dir: Path, controller_url: str, port: int, log, **env: str) -> subprocess.Popen:
+    """`python -m deis.builder serve` on 127.0.0.1:`port` with its own data dir; output into `log`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "deis.builder", "serve", "--host", "127.0.0.1"],
+        env={**os.environ, "DEIS_DATA_DIR": str(data_dir), "DEIS_CONTROLLER_URL": controller_url,
+             "DEIS_BUILDER_PORT": str(port), **env},
+        stdout=log, stderr=subprocess.STDOUT, cwd=BUILDER_ROOT)
+
+
+def builder_stop(server: subprocess.Popen) -> None:
+    """SIGTERM, as `deis-platform down` does; SIGKILL after 10 s."""
+    server.terminate()
+    try:
+        server.wait(10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(10)
+
+
+def builder_wait_for(check, timeout: float = 20.0):
+    """What `check()` returns once it is true; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+    return result
+
+
+@pytest.fixture
+def builder_docker():
+    """A client of the engine, with the stack's images made if missing."""
+    import docker
+
+    from deis.stack import ensure_images
+
+    client = docker.from_env(timeout=600)
+    ensure_images(client)
+    yield client
+    client.close()
+
+
 def builder_new_key(path: Path) -> str:
     """An ed25519 key pair at `path` (OpenSSH format); returns the public key line."""
     import asyncssh
@@ -155,22 +196,14 @@ def builder_platform(tmp_path_factory):
     live = LiveController(controller)
     live.admin = live.register("admin")
     log = open(data_dir / "builder-server.log", "ab")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "deis.builder", "serve", "--host", "127.0.0.1"],
-        env={**os.environ, "DEIS_DATA_DIR": str(data_dir), "DEIS_CONTROLLER_URL": controller.url,
-             "DEIS_BUILDER_PORT": str(ssh_port)},
-        stdout=log, stderr=subprocess.STDOUT, cwd=BUILDER_ROOT)
+    server = builder_serve(data_dir, controller.url, ssh_port, log)
     platform = BuilderPlatform(live, data_dir, http_port, ssh_port, namespace,
                                tmp_path_factory.mktemp("builder-users"))
     try:
         builder_wait_for_port(ssh_port)
         yield platform
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        builder_stop(server)
         log.close()
         stop_controller()
         router.stop()

@@ -419,7 +419,11 @@ def git_over_http(slug_client, root: Path):
     handler = functools.partial(Quiet, directory=str(root))
     server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    gateway = slug_client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    import ipaddress
+
+    # With configured address pools the engine records only the subnet: the gateway is its first host.
+    ipam = slug_client.networks.get("bridge").attrs["IPAM"]["Config"][0]
+    gateway = ipam.get("Gateway") or str(ipaddress.ip_network(ipam["Subnet"])[1])
     try:
         yield f"http://{gateway}:{server.server_address[1]}"
     finally:

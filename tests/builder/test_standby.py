@@ -17,19 +17,8 @@ from deis.builder.controller import Hooks
 from deis.builder.repos import HOOK_CLIENT
 from deis.builder.server import BuilderServer, run_in_thread
 from deis.builder.slug import Standby, build_slug
+from tests.builder.conftest import builder_wait_for
 from tests.conftest import free_port
-
-
-@pytest.fixture
-def docker_client():
-    import docker
-
-    from deis.stack import ensure_images
-
-    client = docker.from_env(timeout=600)
-    ensure_images(client)
-    yield client
-    client.close()
 
 
 def labelled(client, labels: dict) -> list:
@@ -38,18 +27,10 @@ def labelled(client, labels: dict) -> list:
                                   filters={"label": [f"{k}={v}" for k, v in labels.items()]})
 
 
-def wait_for(check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-    return result
-
-
-def test_a_build_takes_the_container_started_ahead_and_removes_it(docker_client, tmp_path):
+def test_a_build_takes_the_container_started_ahead_and_removes_it(builder_docker, tmp_path):
     labels = {"deis-test.standby": uuid.uuid4().hex}
     standby = Standby("ahead", tmp_path / "cache", BuildLimits(), labels)
-    running = wait_for(lambda: [c for c in labelled(docker_client, labels) if c.status == "running"])
+    running = builder_wait_for(lambda: [c for c in labelled(builder_docker, labels) if c.status == "running"])
     assert len(running) == 1  # started before any source exists: it waits for it
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "index.html").write_text("<p>ahead</p>\n")
@@ -61,27 +42,27 @@ def test_a_build_takes_the_container_started_ahead_and_removes_it(docker_client,
         assert result.image == image
         result.released()
         assert any("Static" in line and "detected" in line for line in lines), lines
-        assert docker_client.images.get(image)
+        assert builder_docker.images.get(image)
         assert standby.take() is None  # taken once, by the build
-        wait_for(lambda: not labelled(docker_client, labels))
+        builder_wait_for(lambda: not labelled(builder_docker, labels))
     finally:
         with contextlib.suppress(Exception):
-            docker_client.images.remove(image, force=True)
+            builder_docker.images.remove(image, force=True)
 
 
-def test_a_standby_nobody_takes_is_removed_even_while_it_starts(docker_client, tmp_path):
+def test_a_standby_nobody_takes_is_removed_even_while_it_starts(builder_docker, tmp_path):
     for wait_first in (True, False):
         labels = {"deis-test.standby": uuid.uuid4().hex}
         standby = Standby("unused", tmp_path / "cache", BuildLimits(), labels)
         if wait_first:
-            wait_for(lambda: labelled(docker_client, labels))
+            builder_wait_for(lambda: labelled(builder_docker, labels))
         standby.discard()
         time.sleep(1.0)  # a discard during the start removes the container once it exists
-        wait_for(lambda: not labelled(docker_client, labels))
+        builder_wait_for(lambda: not labelled(builder_docker, labels))
         assert standby.take() is None
 
 
-def test_a_build_whose_standby_failed_starts_its_own_container(docker_client, tmp_path, monkeypatch):
+def test_a_build_whose_standby_failed_starts_its_own_container(builder_docker, tmp_path, monkeypatch):
     from deis.builder import slug
 
     calls, create = [], slug._create
@@ -94,41 +75,98 @@ def test_a_build_whose_standby_failed_starts_its_own_container(docker_client, tm
 
     monkeypatch.setattr(slug, "_create", first_fails)
     standby = Standby("failed", tmp_path / "cache", BuildLimits())
-    wait_for(lambda: calls)
+    builder_wait_for(lambda: calls)
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "index.html").write_text("<p>own</p>\n")
     image = f"deis-test-apps/own-{uuid.uuid4().hex[:8]}:v1"
     try:
         build_slug(tmp_path / "src", "own", image, {}, tmp_path / "cache", lambda line: None,
                    BuildLimits(), standby=standby)
-        assert docker_client.images.get(image)
+        assert builder_docker.images.get(image)
         assert len(calls) == 2
     finally:
         with contextlib.suppress(Exception):
-            docker_client.images.remove(image, force=True)
+            builder_docker.images.remove(image, force=True)
 
 
-def test_the_server_removes_standbys_a_stopped_builder_left(docker_client, tmp_path):
+def test_the_server_removes_standbys_a_stopped_builder_left(builder_docker, tmp_path):
+    from deis.builder import build_labels
     server = BuilderServer(tmp_path, Hooks(f"http://127.0.0.1:{free_port()}", "key"), host="127.0.0.1", port=0)
-    other = {"io.deis.builder.standby": str(tmp_path / "another-builder")}
+    mine, other = build_labels(tmp_path), build_labels(tmp_path / "another-builder")
     from deis.stack import run_tag
-    left = [docker_client.containers.create(run_tag(), ["true"], labels=labels)
-            for labels in (server.standby_labels, other)]
+    left = [builder_docker.containers.create(run_tag(), ["true"], labels=labels) for labels in (mine, other)]
     try:
         stop = run_in_thread(server)
         stop()
-        assert not labelled(docker_client, server.standby_labels)
-        assert labelled(docker_client, other)  # another builder's are its own business
+        assert not labelled(builder_docker, mine)
+        assert labelled(builder_docker, other)  # another builder's are its own business
     finally:
         for container in left:
             with contextlib.suppress(Exception):
                 container.remove(force=True)
 
 
-def run_hook(env: dict) -> subprocess.CompletedProcess:
+def test_containers_of_a_built_app_image_survive_the_start_that_removes_leftover_build_containers(
+        builder_docker, tmp_path):
+    """Issue 9.1: the committed image kept the build container's label, so every start of the builder
+    force-removed the containers of buildpack apps along with its leftover build containers."""
+    import docker.errors
+
+    from deis.builder import pipeline
+    server = BuilderServer(tmp_path, Hooks(f"http://127.0.0.1:{free_port()}", "key"), host="127.0.0.1", port=0)
+    app, token = f"survivor-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "index.html").write_text("<p>survivor</p>\n")
+    leftover, app_container, image = server._standby(f"{app}-left", tmp_path).take(), None, None
+    try:
+        result = pipeline.build(tmp_path / "src", app, token, {}, lambda line: None, tmp_path,
+                                standby=server._standby(app, tmp_path))
+        result.released()
+        image = result.image
+        app_container = builder_docker.containers.run(image, entrypoint=["sleep", "120"], detach=True,
+                                                     labels={"deis-test.survivor": token})
+        leftover.container.reload()
+        assert leftover.container.status == "running"  # a standby: what a killed builder leaves
+        stop = run_in_thread(server)
+        stop()
+        with pytest.raises(docker.errors.NotFound):
+            leftover.container.reload()
+        survivors = labelled(builder_docker, {"deis-test.survivor": token})
+        assert [c.id for c in survivors] == [app_container.id], "the app's container was removed"
+    finally:
+        if leftover is not None:
+            leftover.discard()
+        if app_container is not None:
+            with contextlib.suppress(docker.errors.NotFound):
+                app_container.remove(force=True)
+        if image is not None:
+            with contextlib.suppress(Exception):
+                builder_docker.images.remove(image, force=True)
+
+
+def test_a_build_without_a_standby_labels_its_own_container_for_the_next_start(builder_docker, tmp_path):
+    from deis.builder import build_labels, pipeline
+    app, seen = f"own-{uuid.uuid4().hex[:8]}", []
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "index.html").write_text("<p>own</p>\n")
+
+    def output(line: str) -> None:  # the build's first line: its container runs
+        if not seen:
+            seen.append(labelled(builder_docker, build_labels(tmp_path)))
+
+    result = pipeline.build(tmp_path / "src", app, uuid.uuid4().hex, {}, output, tmp_path)
+    try:
+        assert [len(containers) for containers in seen] == [1]
+    finally:
+        result.released()
+        with contextlib.suppress(Exception):
+            builder_docker.images.remove(result.image, force=True)
+
+
+def run_hook(env: dict, python: str = sys.executable, user: int | None = None) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DEIS_")}
-    return subprocess.run([sys.executable, "-I", "-S", str(HOOK_CLIENT)], input="0 1 refs/heads/master\n",
-                          env={**clean, **env}, capture_output=True, text=True, timeout=30)
+    return subprocess.run([python, "-I", "-S", str(HOOK_CLIENT)], input="0 1 refs/heads/master\n",
+                          env={**clean, **env}, capture_output=True, text=True, timeout=30, user=user)
 
 
 def test_the_hook_refuses_pushes_that_do_not_come_through_the_builder(tmp_path):
@@ -147,7 +185,22 @@ def test_the_server_refuses_a_hook_of_a_session_it_does_not_know(tmp_path):
         forged = run_hook({"DEIS_BUILDER_SOCKET": server._hooks_server.path, "DEIS_PUSH_SESSION": "forged"})
         assert forged.returncode == 1
         assert "not one the builder knows" in forged.stdout
-        assert oct(os.stat(server._hooks_server.directory).st_mode & 0o777) == "0o700"
+        assert server._hooks_server.path.startswith("@")  # abstract: no file a killed builder leaves
+    finally:
+        stop()
+
+
+@pytest.mark.skipif(os.getuid() != 0 or not os.access("/usr/bin/python3", os.X_OK),
+                    reason="runs the hook as another user: needs root and a python outside /root")
+def test_the_server_takes_hooks_of_its_own_user_only(tmp_path):
+    server = BuilderServer(tmp_path, Hooks(f"http://127.0.0.1:{free_port()}", "key"), host="127.0.0.1", port=0)
+    stop = run_in_thread(server)
+    try:
+        other = run_hook({"DEIS_BUILDER_SOCKET": server._hooks_server.path, "DEIS_PUSH_SESSION": "forged"},
+                         python="/usr/bin/python3", user=65534)
+        assert other.returncode == 1
+        assert other.stdout.startswith("!     The Deis builder"), other.stdout  # cannot be reached, stopped
+        assert "not one the builder knows" not in other.stdout  # refused before its request is read
     finally:
         stop()
 
