@@ -1,21 +1,39 @@
-"""`deis-platform up|down|status`: start and stop the platform's processes on one host.
+"""`deis-platform up|down|status`: start, supervise and stop the platform's processes on one host.
 
-Each component runs as a background process with a pid file in the data directory, so `up` is
-idempotent (a running component is reported, not started twice) and `down` stops exactly what
-`up` started.
+Each data directory gets a supervisord of its own (`supervisor` from PyPI, in the venv): config,
+unix socket, pid file and log under the data directory, so several platforms (tests run many) never
+share one. It runs the controller (gunicorn in the foreground), the logger, the reconciler and the
+builder, and restarts any of them that dies, with supervisor's backoff. `up` starts supervisord
+when it is not running and then every program that is not running; it never stops or restarts a
+program that runs (it judges the process by supervisor's state, not by one slow request). `down`
+stops the programs and supervisord. The router (nginx) is its own master, outside supervisord: the
+reconciler starts it again when it is down.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
+import hashlib
+import http.client
 import os
+import re
+import shlex
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass
+import xmlrpc.client
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
+
+WORKER_CLASS = "deis.controller.worker.HealthWorker"  # gthread, and /healthz while all threads are busy
+START_WAIT = 60.0  # s `up` waits for the controller's /healthz and for each program to run
 
 
 def default_data_dir() -> Path:
@@ -34,9 +52,9 @@ class Controller:
     port: int = 8000
     bind_host: str = "0.0.0.0"
     # Requests are CPU-bound under the GIL: one thread per worker gave the shortest tail, and a
-    # worker holds no more connections than it has threads, so waiting connections queue in the
-    # kernel for whichever worker is free instead of piling onto one (gunicorn's default holds
-    # 1000). See docs/benchmarks.md.
+    # worker holds no more connections than it has threads, so waiting connections queue for
+    # whichever worker is free instead of piling onto one (gunicorn's default holds 1000). See
+    # docs/benchmarks.md; deis/controller/worker.py keeps that while answering /healthz on a busy worker.
     workers: int = int(os.environ.get("DEIS_CONTROLLER_WORKERS", "3"))
     threads: int = int(os.environ.get("DEIS_CONTROLLER_THREADS", "1"))
     worker_connections: int | None = None
@@ -57,7 +75,22 @@ class Controller:
         return {**os.environ, "DEIS_DATA_DIR": str(self.data_dir),
                 "DJANGO_SETTINGS_MODULE": "deis.controller.settings"}
 
+    def argv(self, daemon: bool = False) -> list[str]:
+        """gunicorn's command: in the foreground under supervisord, or detached with a pid file."""
+        detached = (["--daemon", "--pid", str(self.pidfile), "--error-logfile", str(self.logfile), "--capture-output"]
+                    if daemon else ["--error-logfile", "-"])
+        return [
+            sys.executable, "-m", "gunicorn", "deis.controller.wsgi:application",
+            "--bind", f"{self.bind_host}:{self.port}",
+            "--workers", str(self.workers), "--worker-class", WORKER_CLASS, "--threads", str(self.threads),
+            "--worker-connections", str(self.worker_connections or self.threads),
+            "--forwarded-allow-ips", "*", "--timeout", "120", "--graceful-timeout", "30",
+            "--no-control-socket",  # gunicorn's default is one path per user, shared by every platform
+            *detached,
+        ]
+
     def pid(self) -> int | None:
+        """The detached controller's pid (`start`), from its pid file."""
         try:
             pid = int(self.pidfile.read_text().strip())
             os.kill(pid, 0)
@@ -72,29 +105,26 @@ class Controller:
         except OSError:
             return False
 
+    def wait_healthy(self, wait: float = START_WAIT) -> bool:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self.healthy(timeout=1.0):
+                return True
+            time.sleep(0.2)
+        return False
+
     def migrate(self) -> None:
         subprocess.run([sys.executable, "-m", "deis.controller", "migrate", "--noinput", "-v", "0"],
                        env=self.env(), check=True)
 
-    def start(self, wait: float = 60.0) -> None:
+    def start(self, wait: float = START_WAIT) -> None:
+        """Migrate, then start gunicorn detached (tests and benchmarks; `up` uses supervisord)."""
         for folder in (self.pidfile.parent, self.logfile.parent):
             folder.mkdir(parents=True, exist_ok=True)
         self.migrate()
-        subprocess.run([
-            sys.executable, "-m", "gunicorn", "deis.controller.wsgi:application",
-            "--bind", f"{self.bind_host}:{self.port}",
-            "--workers", str(self.workers), "--worker-class", "gthread", "--threads", str(self.threads),
-            "--worker-connections", str(self.worker_connections or self.threads),
-            "--daemon", "--pid", str(self.pidfile),
-            "--error-logfile", str(self.logfile), "--capture-output",
-            "--forwarded-allow-ips", "*", "--timeout", "120", "--graceful-timeout", "30",
-        ], env=self.env(), check=True)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if self.healthy(timeout=1.0):
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"The controller did not answer on {self.url} within {wait:.0f}s; see {self.logfile}")
+        subprocess.run(self.argv(daemon=True), env=self.env(), check=True)
+        if not self.wait_healthy(wait):
+            raise RuntimeError(f"The controller did not answer on {self.url} within {wait:.0f}s; see {self.logfile}")
 
     def stop(self, wait: float = 30.0) -> bool:
         return _stop(self.pid(), self.pidfile, wait)
@@ -102,8 +132,9 @@ class Controller:
 
 @dataclass
 class Daemon:
-    """A platform process other than the controller (the reconciler, the logger, the builder):
-    started detached with a pid file and a log file in the data directory."""
+    """A platform process started detached with a pid file and a log file in the data directory:
+    for tests that run parts of the platform without supervisord (tests/e2e), and to stop what an
+    `up` from before supervisord left running."""
 
     name: str
     argv: list[str]
@@ -168,14 +199,261 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def daemons(data_dir: Path) -> list[Daemon]:
-    """The processes `up` starts besides nginx and the controller, in start order."""
-    python = sys.executable
+@dataclass
+class Program:
+    """One program of supervisord's: what runs, and how long it may take to stop."""
+
+    name: str
+    argv: list[str]
+    stopwaitsecs: int = 15
+
+
+def programs(controller: Controller) -> list[Program]:
+    """What supervisord runs, in start order: the controller first (the others talk to it)."""
+    python, data_dir = sys.executable, controller.data_dir
     return [
-        Daemon("logger", [python, "-m", "deis.logger", "--data-dir", str(data_dir)], data_dir),
-        Daemon("reconciler", [python, "-m", "deis.controller", "reconcile"], data_dir),
-        Daemon("builder", [python, "-m", "deis.builder", "serve"], data_dir),
+        Program("controller", controller.argv(), stopwaitsecs=35),  # gunicorn's graceful timeout is 30 s
+        Program("logger", [python, "-m", "deis.logger", "--data-dir", str(data_dir)]),
+        Program("reconciler", [python, "-m", "deis.controller", "reconcile"]),
+        Program("builder", [python, "-m", "deis.builder", "serve"]),
     ]
+
+
+UP = ("RUNNING", "STARTING")  # `up` leaves these alone
+ACTIVE = (*UP, "BACKOFF")  # supervisor's "running states": there is, or soon will be, a process
+
+
+class _UnixTransport(xmlrpc.client.Transport):
+    """XML-RPC over supervisord's unix socket, with a timeout (supervisor's own transport has none)."""
+
+    def __init__(self, path: str, timeout: float):
+        super().__init__()
+        self.path, self.timeout = path, timeout
+
+    def make_connection(self, host):
+        connection = http.client.HTTPConnection("localhost", timeout=self.timeout)
+        path, timeout = self.path, self.timeout
+
+        def connect():
+            connection.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            connection.sock.settimeout(timeout)
+            connection.sock.connect(path)
+
+        connection.connect = connect
+        return connection
+
+
+@dataclass
+class Supervisor:
+    """The supervisord of one data directory."""
+
+    data_dir: Path
+    # A program that dies is started again at once; one that dies within `startsecs` of its start
+    # waits 1 s, then 2 s, ... (supervisor's backoff) and supervisor gives up only after
+    # `startretries` such starts in a row: about 5 days of failing for 1000.
+    startsecs: int = 1
+    startretries: int = 1000
+    log_bytes: str = "10MB"
+    log_backups: int = 3
+    timeout: float = 60.0  # of one call; stopProcess waits up to a program's stopwaitsecs
+    _proxy: xmlrpc.client.ServerProxy | None = field(default=None, repr=False)
+
+    @property
+    def conf(self) -> Path:
+        return self.data_dir / "run" / "supervisord.conf"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.data_dir / "run" / "supervisord.pid"
+
+    @property
+    def logfile(self) -> Path:
+        return self.data_dir / "logs" / "supervisord.log"
+
+    @property
+    def socket_path(self) -> Path:
+        """`run/supervisor.sock`, or a short path of the same data directory's in the temporary
+        folder when that one is past the 107 bytes a unix socket's path may have."""
+        path = (self.data_dir / "run" / "supervisor.sock").absolute()
+        if len(os.fsencode(path)) <= 107:
+            return path
+        digest = hashlib.sha256(os.fsencode(self.data_dir.absolute())).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"deis-supervisor-{digest}.sock"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_path}"  # supervisord gives it to its programs as SUPERVISOR_SERVER_URL
+
+    @property
+    def rpc(self):
+        if self._proxy is None:
+            self._proxy = xmlrpc.client.ServerProxy("http://localhost",
+                                                    transport=_UnixTransport(str(self.socket_path), self.timeout))
+        return self._proxy.supervisor
+
+    def pid(self) -> int | None:
+        """supervisord's pid when it answers on the socket."""
+        if not self.socket_path.exists():
+            return None
+        try:
+            return int(self.rpc.getPID())
+        except (OSError, http.client.HTTPException, xmlrpc.client.Error):
+            return None
+
+    def config(self, programs: list[Program]) -> str:
+        def value(text) -> str:
+            return str(text).replace("%", "%%")  # supervisor expands %(name)s in every value
+
+        logs = self.logfile.parent
+        lines = [
+            "; written by `deis-platform up` when it starts supervisord; control: supervisorctl -c <this file>",
+            "[unix_http_server]", f"file={value(self.socket_path)}", "chmod=0700", "",
+            "[supervisord]", f"logfile={value(self.logfile)}", f"logfile_maxbytes={self.log_bytes}",
+            "logfile_backups=1", f"pidfile={value(self.pidfile)}", f"childlogdir={value(logs)}",
+            f"identifier=deis:{value(self.data_dir.absolute())}", "",
+            "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
+            "[supervisorctl]", f"serverurl={value(self.url)}", "",
+        ]
+        for program in programs:
+            lines += [
+                f"[program:{program.name}]", f"command={value(shlex.join(program.argv))}",
+                "autostart=false",  # `up` starts them, the controller after its migrations
+                "autorestart=true", f"startsecs={self.startsecs}", f"startretries={self.startretries}",
+                "stopsignal=TERM", f"stopwaitsecs={program.stopwaitsecs}", "stopasgroup=true", "killasgroup=true",
+                "redirect_stderr=true", f"stdout_logfile={value(logs / (program.name + '.log'))}",
+                f"stdout_logfile_maxbytes={self.log_bytes}", f"stdout_logfile_backups={self.log_backups}",
+                'environment=PYTHONUNBUFFERED="1"', "",
+            ]
+        return "\n".join(lines)
+
+    def start(self, programs: list[Program], env: dict, wait: float = 20.0) -> int:
+        """Write the config and start supervisord (it detaches); its pid once it answers."""
+        for folder in (self.conf.parent, self.logfile.parent, self.socket_path.parent):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.conf.write_text(self.config(programs))
+        started = subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf)],
+                                 stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env)
+        if started.returncode != 0:
+            raise RuntimeError(f"supervisord did not start: {(started.stderr or started.stdout).strip()}")
+        deadline = time.monotonic() + wait
+        while (pid := self.pid()) is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"supervisord did not answer on {self.socket_path} within {wait:.0f}s; "
+                                   f"see {self.logfile}")
+            time.sleep(0.1)
+        return pid
+
+    def processes(self) -> dict[str, dict]:
+        """supervisor's process info by name: statename, pid, start, now, spawnerr, ..."""
+        return {info["name"]: info for info in self.rpc.getAllProcessInfo()}
+
+    def start_program(self, name: str) -> None:
+        """Start a program that does not run; one waiting in BACKOFF is started now."""
+        try:
+            self.rpc.startProcess(name, False)
+        except xmlrpc.client.Fault as fault:
+            if "ALREADY_STARTED" not in fault.faultString:
+                raise
+            self.stop_program(name)
+            self.rpc.startProcess(name, False)
+
+    def stop_program(self, name: str) -> bool:
+        try:
+            return bool(self.rpc.stopProcess(name, True))
+        except xmlrpc.client.Fault as fault:
+            if "NOT_RUNNING" not in fault.faultString:
+                raise
+            return False
+
+    def wait_running(self, names: list[str], wait: float = START_WAIT) -> dict[str, dict]:
+        """Wait until each of `names` is RUNNING (up for `startsecs`); the last states seen."""
+        deadline = time.monotonic() + wait
+        while True:
+            states = self.processes()
+            if all(states[name]["statename"] == "RUNNING" for name in names) or time.monotonic() > deadline:
+                return states
+            time.sleep(0.2)
+
+    def shutdown(self, wait: float = 30.0) -> None:
+        pid = self.pid()
+        try:
+            self.rpc.shutdown()
+        except (OSError, http.client.HTTPException, xmlrpc.client.Error):
+            pass
+        deadline = time.monotonic() + wait
+        while pid and _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def restarts(self) -> Counter:
+        """How often each program was restarted: the "spawned:" lines of supervisord's log since the
+        running supervisord started ("supervisord started with pid N"), less each program's first."""
+        pid = self.pid()
+        logs = [Path(f"{self.logfile}.1"), self.logfile]  # logfile_backups=1
+        text = "".join(path.read_text(errors="replace") for path in logs if path.exists())
+        mark = text.rfind(f"supervisord started with pid {pid}\n") if pid else -1
+        spawned = Counter(re.findall(r"spawned: '([^']+)' with pid", text[max(mark, 0):]))
+        return Counter({name: count - 1 for name, count in spawned.items() if count > 1})
+
+    def leftovers(self) -> list[int]:
+        """Processes a supervisord of this data directory started and left behind (it was killed):
+        supervisord gives its programs SUPERVISOR_SERVER_URL, which names this data directory's socket."""
+        mark = f"SUPERVISOR_SERVER_URL={self.url}".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
+                try:
+                    if mark in (entry / "environ").read_bytes().split(b"\0"):
+                        found.append(int(entry.name))
+                except OSError:
+                    continue
+        return found
+
+
+def stop_groups(pids: list[int], wait: float = 30.0) -> None:
+    """SIGTERM the process groups of `pids` (each program is a group of its own), SIGKILL after `wait` s."""
+    groups = set()
+    for pid in pids:
+        try:
+            groups.add(os.getpgid(pid))
+        except ProcessLookupError:
+            pass
+    groups.discard(os.getpgrp())
+    for sig, grace in ((signal.SIGTERM, wait), (signal.SIGKILL, 5.0)):
+        for group in groups:
+            try:
+                os.killpg(group, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not any(_alive(pid) for pid in pids):
+            return
+
+
+def stop_unsupervised(controller: Controller, supervisor: Supervisor) -> list[str]:
+    """With no supervisord running: stop what a killed supervisord left running, and what an `up`
+    from before supervisord started with pid files. What was stopped, as "the logger"."""
+    stopped = []
+    if left := supervisor.leftovers():
+        stop_groups(left)
+        stopped.append(f"{len(left)} processes left by a supervisord that is gone")
+    if controller.stop():
+        stopped.append("the controller (started without supervisord)")
+    for program in programs(controller)[1:]:
+        if Daemon(program.name, program.argv, controller.data_dir).stop():
+            stopped.append(f"the {program.name} (started without supervisord)")
+    return stopped
+
+
+@contextlib.contextmanager
+def one_at_a_time(data_dir: Path):
+    """`up` and `down` of one data directory wait for each other (two would start two supervisords)."""
+    (data_dir / "run").mkdir(parents=True, exist_ok=True)
+    with open(data_dir / "run" / "platform.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def controller_from_env() -> Controller:
@@ -200,22 +478,37 @@ def up() -> int:
     # The platform runs releases on the local Docker Engine unless told otherwise.
     os.environ.setdefault("DEIS_SCHEDULER", "docker")
     controller, router = controller_from_env(), router_from_env()
+    supervisor = Supervisor(controller.data_dir)
     started = not router.running()
     router.start()
-    if controller.pid() and controller.healthy():
-        print(f"Deis is already up: controller {controller.url} (pid {controller.pid()}).")
+    if supervisor.pid() is None:
+        for what in stop_unsupervised(controller, supervisor):
+            print(f"Stopped {what}.")
+        supervisor.start(programs(controller), {**controller.env(), "DEIS_CONTROLLER_URL": controller.url})
+    states = supervisor.processes()
+    if states["controller"]["statename"] in UP:
+        said = f"Deis is already up: controller {controller.url} (pid {states['controller']['pid']})."
     else:
-        if controller.pid():
-            controller.stop()
         print("Starting the controller...", flush=True)
-        controller.start()
-        print("Deis is up.")
+        controller.migrate()
+        supervisor.start_program("controller")
+        said = "Deis is up."
+    if not controller.wait_healthy():
+        print(f"The controller did not answer on {controller.url} within {START_WAIT:.0f}s; see {controller.logfile}",
+              file=sys.stderr)
+        return 1
+    print(said)
     if started:
         print(f"Started the router on port {router.http_port}.")
-    env = {**controller.env(), "DEIS_CONTROLLER_URL": controller.url}
-    for daemon in daemons(controller.data_dir):
-        if daemon.start(env):
-            print(f"Started the {daemon.name}.")
+    names = [program.name for program in programs(controller)]
+    for name in names[1:]:
+        if states[name]["statename"] not in UP:
+            supervisor.start_program(name)
+            print(f"Started the {name}.")
+    not_running = {name: info for name, info in supervisor.wait_running(names).items()
+                   if info["statename"] != "RUNNING"}
+    for name, info in not_running.items():
+        print(f"The {name} is {info['statename']}: see {controller.logfile.parent / (name + '.log')}", file=sys.stderr)
     database = "PostgreSQL" if os.environ.get("DATABASE_URL") else "SQLite"
     print(f"  controller  {controller.url}      (data: {controller.data_dir}, {database})")
     print(f"  apps        {apps_url(router)}")
@@ -223,32 +516,73 @@ def up() -> int:
     print(f"  logs        {controller.logfile.parent}/")
     print(f"Next: deis register {controller.url}")
     print("      (`make up` links deis into /usr/local/bin when it can; it is also in .venv/bin)")
-    return 0
+    return 1 if not_running else 0
 
 
 def down() -> int:
     controller, router = controller_from_env(), router_from_env()
-    for daemon in reversed(daemons(controller.data_dir)):
-        if daemon.stop():
-            print(f"Stopped the {daemon.name}.")
-    print("Stopped the controller." if controller.stop() else "The controller was not running.")
+    supervisor = Supervisor(controller.data_dir)
+    stopped = []
+    if supervisor.pid() is not None:
+        states = supervisor.processes()
+        for program in reversed(programs(controller)):
+            if states[program.name]["statename"] in ACTIVE and supervisor.stop_program(program.name):
+                stopped.append(f"the {program.name}")
+        supervisor.shutdown()
+        stopped.append("supervisord")
+    stopped += stop_unsupervised(controller, supervisor)
+    for what in stopped:
+        if not what.startswith("the controller"):
+            print(f"Stopped {what}.")
+    controllers = [what for what in stopped if what.startswith("the controller")]
+    print(f"Stopped {controllers[0]}." if controllers else "The controller was not running.")
     if router.running():
         router.stop()
         print("Stopped the router.")
     return 0
 
 
+def _uptime(seconds: float) -> str:
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    text = f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+    return f"{days}d {text}" if days else text
+
+
+def _row(name: str, word: str, state: str = "", pid: int | None = None, uptime: str = "",
+         restarts: int | None = None, note: str = "") -> str:
+    pid_cell, uptime_cell = f"pid {pid}" if pid else "", f"uptime {uptime}" if uptime else ""
+    restarts_cell = "" if restarts is None else f"restarts {restarts}"
+    return (f"{name:<11} {word:<10}  {state:<8}  {pid_cell:<11}  {uptime_cell:<16}  {restarts_cell:<11}  "
+            f"{note}").rstrip()
+
+
 def status() -> int:
+    """One line a process: its state (up, starting, restarting, failing or down, and supervisor's
+    name for it), pid, uptime and restarts since supervisord started (see Supervisor.restarts)."""
     controller, router = controller_from_env(), router_from_env()
-    pid, healthy = controller.pid(), controller.healthy()
-    state = "up" if pid and healthy else ("starting or failing" if pid else "down")
-    print(f"controller  {state}  {controller.url}" + (f"  (pid {pid})" if pid else ""))
-    print(f"router      {'up' if router.running() else 'down'}  port {router.http_port}")
-    ok = bool(pid and healthy and router.running())
-    for daemon in daemons(controller.data_dir):
-        dpid = daemon.pid()
-        print(f"{daemon.name:<11} {'up' if dpid else 'down'}" + (f"  (pid {dpid})" if dpid else ""))
-        ok = ok and dpid is not None
+    supervisor = Supervisor(controller.data_dir)
+    pid = supervisor.pid()
+    states = supervisor.processes() if pid else {}
+    restarts = supervisor.restarts() if pid else None
+    ok = pid is not None and router.running()
+    for program in programs(controller):
+        info = states.get(program.name, {"statename": ""})
+        word = {"RUNNING": "up", "STARTING": "starting", "BACKOFF": "restarting"}.get(info["statename"], "down")
+        if program.name == "controller" and word == "up" and not controller.healthy():
+            word = "failing"  # it answers /healthz even with every request thread busy
+        print(_row(program.name, word, info["statename"], info.get("pid"),
+                   _uptime(info["now"] - info["start"]) if info.get("pid") else "",
+                   None if restarts is None else restarts[program.name],
+                   controller.url if program.name == "controller" else ""))
+        ok = ok and word == "up"
+    router_pid = router.master_pid()
+    print(_row("router", "up" if router_pid else "down", pid=router_pid, note=f"port {router.http_port}"))
+    left = [] if pid else supervisor.leftovers()
+    print(_row("supervisord", "up" if pid else "down", pid=pid,
+               uptime=_uptime(time.time() - supervisor.pidfile.stat().st_mtime) if pid else "",
+               note=f"{len(left)} processes it started still run unsupervised; `make up` replaces them"
+               if left else str(supervisor.socket_path)))
     return 0 if ok else 1
 
 
@@ -256,7 +590,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="deis-platform", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["up", "down", "status"])
     args = parser.parse_args(argv)
-    return {"up": up, "down": down, "status": status}[args.command]()
+    if args.command == "status":
+        return status()
+    with one_at_a_time(default_data_dir()):
+        return {"up": up, "down": down}[args.command]()
 
 
 if __name__ == "__main__":

@@ -1,14 +1,18 @@
-"""`deis-platform up|status|down` as `make up` runs it: idempotent, and down stops what up started."""
+"""`deis-platform up|status|down` as `make up` runs it: idempotent, and down stops what up started,
+supervisord included."""
 
 import os
+import re
 import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import docker
 import requests
 
+from deis.scheduler.docker import purge
 from tests.conftest import LiveController, free_port
 from tests.scheduler.busybox_image import ensure_image
 
@@ -31,6 +35,14 @@ def ssh_banner(port: int, wait: float = 20.0) -> bytes:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def gone(pid: int) -> bool:
+    """No such process, or a zombie (its parent has not reaped it yet)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[-1][:1] in ("Z", "X")
+    except OSError:
+        return True
 
 
 def platform_env(data_dir) -> dict:
@@ -59,20 +71,29 @@ def test_up_is_idempotent_and_down_stops_it(tmp_path):
         assert f"http://<app>.localhost:{router_port}/" in first.stdout
         assert requests.get(f"http://127.0.0.1:{router_port}/", headers={"Host": "nope.localhost"}).status_code == 404
         assert (tmp_path / "controller.sqlite3").exists()
-        pid = (tmp_path / "run" / "controller.pid").read_text().strip()
+        state = platform("status", env)
+        assert state.returncode == 0, state.stdout
+        pids = dict(re.findall(r"^(\S+) .*\bpid (\d+)", state.stdout, re.M))
+        assert set(pids) == {"controller", "logger", "reconciler", "builder", "router", "supervisord"}
 
         second = platform("up", env)
         assert second.returncode == 0, second.stderr
-        assert "already up" in second.stdout and pid in second.stdout
+        assert f"already up: controller http://127.0.0.1:{port} (pid {pids['controller']})" in second.stdout
         assert "Started the" not in second.stdout
         state = platform("status", env)
         assert state.returncode == 0 and "reconciler  up" in state.stdout and "logger      up" in state.stdout
-        assert "builder     up" in state.stdout
+        assert "builder     up" in state.stdout and "supervisord up" in state.stdout
+        assert dict(re.findall(r"^(\S+) .*\bpid (\d+)", state.stdout, re.M)) == pids  # nothing restarted
+        assert re.search(r"^controller  up .* restarts 0 ", state.stdout, re.M)
     finally:
         stopped = platform("down", env)
     assert "Stopped the controller." in stopped.stdout and "Stopped the router." in stopped.stdout
     assert "Stopped the reconciler." in stopped.stdout and "Stopped the logger." in stopped.stdout
-    assert "Stopped the builder." in stopped.stdout
+    assert "Stopped the builder." in stopped.stdout and "Stopped supervisord." in stopped.stdout
+    assert all(gone(int(pid)) for pid in pids.values())
+    from deis.platform import Supervisor
+
+    assert Supervisor(tmp_path).leftovers() == []  # no process of its supervisord's is left
     assert platform("status", env).returncode == 1
     assert "was not running" in platform("down", env).stdout
 
@@ -119,5 +140,4 @@ def test_apps_come_back_after_the_platform_and_their_containers_were_stopped(tmp
         assert states == wanted
     finally:
         platform("down", env)
-        for container in client.containers.list(all=True, filters={"label": f"{namespace}.managed=1"}):
-            container.remove(force=True)
+        purge(client, namespace)

@@ -1,0 +1,164 @@
+"""The platform's processes under `deis-platform up`'s supervisord: one killed comes back by
+itself, and `up` in a deploy storm (every request worker busy) leaves the controller alone."""
+
+import os
+import re
+import signal
+import socket
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.test_platform import gone, platform, platform_env, ssh_banner
+
+PROGRAMS = ("controller", "logger", "reconciler", "builder")
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("supervised")
+    env = {**platform_env(data_dir), "DEIS_CONTROLLER_WORKERS": "2"}
+    started = platform("up", env)
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        yield env, data_dir
+    finally:
+        platform("down", env)
+
+
+def status_of(env) -> dict[str, dict]:
+    """`deis-platform status` read back: name -> word (up, down, ...), pid, restarts."""
+    rows = {}
+    for line in platform("status", env).stdout.splitlines():
+        name, word = line.split()[:2]
+        pid, restarts = re.search(r"\bpid (\d+)", line), re.search(r"\brestarts (\d+)", line)
+        rows[name] = {"word": word, "pid": int(pid[1]) if pid else None,
+                      "restarts": int(restarts[1]) if restarts else None}
+    return rows
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def serves(name: str, env: dict, old_workers: list[int]) -> bool:
+    """Does the new process do its job: the controller answers (from new workers: the killed
+    master's orphans are gone), the builder's SSH server greets."""
+    if name == "controller":
+        if not all(gone(worker) for worker in old_workers):
+            return False
+        try:
+            return requests.get(f"http://127.0.0.1:{env['DEIS_CONTROLLER_PORT']}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+    if name == "builder":
+        try:
+            return ssh_banner(int(env["DEIS_BUILDER_PORT"]), wait=0).startswith(b"SSH-2.0-")
+        except OSError:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+def test_a_killed_process_is_back_by_itself(running, name):
+    env, _ = running
+    before = status_of(env)[name]
+    assert before["word"] == "up" and before["pid"], before
+    old_workers = children(before["pid"]) if name == "controller" else []
+
+    started = time.monotonic()
+    os.kill(before["pid"], signal.SIGKILL)
+    after, deadline = before, started + 30
+    while time.monotonic() < deadline:
+        after = status_of(env)[name]  # about 0.15 s a call
+        if after["word"] == "up" and after["pid"] not in (None, before["pid"]) and serves(name, env, old_workers):
+            break
+        time.sleep(0.05)
+    seconds = time.monotonic() - started
+    print(f"{name}: SIGKILL, back by itself in {seconds:.1f} s")
+    assert after["word"] == "up" and after["pid"] not in (None, before["pid"]), f"{name} not back within 30 s"
+    assert seconds < 15
+    assert after["restarts"] == before["restarts"] + 1
+
+
+class SlowRegistration:
+    """A real request that holds a request thread: the body of a registration trickles in."""
+
+    def __init__(self, port: int):
+        name = f"slow-{uuid.uuid4().hex[:8]}"
+        self.body = f"username={name}&password=s3cret-pass&email={name}%40example.com".encode()
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.sock.sendall(b"POST /v1/auth/register HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                          b"Content-Type: application/x-www-form-urlencoded\r\n"
+                          + f"Content-Length: {len(self.body)}\r\n\r\n".encode() + self.body[:1])
+        self.sent = 1
+
+    def trickle(self) -> None:
+        if self.sent < len(self.body) - 1:
+            self.sock.sendall(self.body[self.sent:self.sent + 1])
+            self.sent += 1
+
+    def finish(self) -> bytes:
+        self.sock.sendall(self.body[self.sent:])
+        return status_line(self.sock)
+
+
+def status_line(sock: socket.socket) -> bytes:
+    """The first line of the answer on `sock`, which is closed then."""
+    with sock, sock.makefile("rb") as answer:
+        return answer.readline().rstrip(b"\r\n")
+
+
+def test_up_in_a_deploy_storm_leaves_the_controller_alone(running):
+    env, data_dir = running
+    port, workers = int(env["DEIS_CONTROLLER_PORT"]), int(env["DEIS_CONTROLLER_WORKERS"])
+    before = status_of(env)["controller"]
+    pid = before["pid"]
+    held = [SlowRegistration(port) for _ in range(workers)]
+    waiting = None
+    try:
+        time.sleep(0.5)
+        # Every worker's one request thread is taken: an ordinary request waits for one to free.
+        waiting = socket.create_connection(("127.0.0.1", port), timeout=1)
+        waiting.sendall(b"GET /v1/apps HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        with pytest.raises(socket.timeout):
+            waiting.recv(1)
+
+        begun = time.monotonic()
+        health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+        print(f"/healthz with all {workers} workers busy: {time.monotonic() - begun:.3f} s")
+        assert health.status_code == 200 and health.text == "OK"
+        assert health.headers["X-Deis-Workers"] == "busy"  # answered by a busy worker's main loop
+
+        for slow in held:
+            slow.trickle()
+        again = platform("up", env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert f"Deis is already up: controller http://127.0.0.1:{port} (pid {pid})." in again.stdout
+        assert "Started the" not in again.stdout
+        assert status_of(env)["controller"] == before  # same pid, no restart
+
+        # The held requests were not cut off, and the one that waited was served once a worker freed.
+        assert [slow.finish() for slow in held] == [b"HTTP/1.1 201 Created"] * workers
+        waiting.settimeout(30)
+        assert status_line(waiting) == b"HTTP/1.1 401 Unauthorized"
+    finally:
+        for slow in held:
+            slow.sock.close()
+        if waiting is not None:
+            waiting.close()
+
+
+def test_a_data_dir_too_deep_for_a_unix_socket_gets_a_short_socket_path(tmp_path):
+    from deis.platform import Supervisor
+
+    assert Supervisor(tmp_path).socket_path == tmp_path / "run" / "supervisor.sock"
+    deep = Supervisor(tmp_path / ("d" * 120))
+    assert len(str(deep.socket_path)) <= 107 and deep.socket_path != Supervisor(tmp_path / ("e" * 120)).socket_path
+    assert f"file={deep.socket_path}" in deep.config([]) and f"serverurl=unix://{deep.socket_path}" in deep.config([])
