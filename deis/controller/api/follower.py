@@ -122,6 +122,9 @@ class Reconciler:
                 routed.start()
             stale = set(routed.routes()) - set(App.objects.values_list("id", flat=True))
             apps = set(App.objects.values_list("id", flat=True)) | get_scheduler().apps() | stale
+        except SchedulerError as exc:  # the engine restarts: its events will resync when it is back
+            log.warning("resync failed: %s", exc)
+            return
         except Exception:  # noqa: BLE001 - the next resync tries again
             log.exception("resync failed")
             return
@@ -187,6 +190,7 @@ class Reconciler:
     # -- the whole ----------------------------------------------------------------------------------
 
     def run(self) -> None:
+        log.info("following the engine's events; a resync every %g s, %d workers", self.interval, self.workers)
         threads = [threading.Thread(target=self.follow_events, name="events", daemon=True)]
         threads += [threading.Thread(target=self.work, name=f"worker-{n}", daemon=True) for n in range(self.workers)]
         for thread in threads:
