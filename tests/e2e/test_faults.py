@@ -131,6 +131,8 @@ def fleet(tmp_path_factory):
         wait_serving(fleet, time.monotonic(), 30)
         yield fleet
         print_figures(fleet["figures"])
+        if os.environ.get("DEIS_FAULTS_FIGURES"):  # bench/faults.py reads them
+            Path(os.environ["DEIS_FAULTS_FIGURES"]).write_text(__import__("json").dumps(fleet["figures"]))
     finally:
         if load is not None:
             load.close()
@@ -410,6 +412,34 @@ def test_a_controller_killed_during_a_deploy_that_never_becomes_healthy_leaves_i
     seconds = time.monotonic() - t0
     assert fleet["load"].failed(t0, time.monotonic()) == 0
     record(fleet, "SIGKILL of the controller during a deploy that never becomes healthy", t0, seconds)
+    assert_consistent(fleet)
+
+
+def test_make_up_during_a_deploy_storm_leaves_the_controller_and_its_deploys_alone(fleet):
+    """Every request worker of the controller busy with a slow deploy: `up` judges the process,
+    not a slow `/healthz`, so it restarts nothing and every deploy is answered."""
+    user, apps = fleet["user"], [a for a in fleet["apps"] if not a.startswith(("solo", "slow"))]
+    controller = sorted(platform_pids(fleet["data_dir"], "gunicorn"))
+    answers = {}
+
+    def deploy(app):
+        answers[app] = user.post(f"/v1/apps/{app}/config", json={"values": {"HEALTHCHECK_INITIAL_DELAY": "2"}},
+                                 timeout=120).status_code
+
+    threads = [threading.Thread(target=deploy, args=(app,), daemon=True) for app in apps]
+    t0 = time.monotonic()
+    for thread in threads:
+        thread.start()
+    time.sleep(0.8)  # the workers are in the deploys' health checks now
+    up = platform("up", fleet["env"])
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "already up" in up.stdout
+    for thread in threads:
+        thread.join(120)
+    assert answers == {app: 201 for app in apps}
+    assert sorted(platform_pids(fleet["data_dir"], "gunicorn")) == controller
+    assert fleet["load"].failed(t0, time.monotonic()) == 0
+    record(fleet, f"make up during {len(apps)} slow deploys", t0, 0.0)
     assert_consistent(fleet)
 
 
