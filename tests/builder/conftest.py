@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from deis.scheduler.docker import purge
 from tests.conftest import (
     ApiUser,
     LiveController,
@@ -207,8 +208,7 @@ def builder_platform(tmp_path_factory):
         log.close()
         stop_controller()
         router.stop()
-        for container in client.containers.list(all=True, filters={"label": f"{namespace}.managed=1"}):
-            container.remove(force=True)
+        purge(client, namespace)
         for app in platform.apps:
             for image in client.images.list(name=f"deis-apps/{app}"):
                 for tag in image.tags:
