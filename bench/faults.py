@@ -67,6 +67,14 @@ def report(m: dict, figures: dict, bare: list[float]) -> str:
         "",
         *rows,
         "",
+        "Reading the seconds: some scenarios wait on purpose. The `slow` app listens 2 s after it "
+        "starts, so every scenario that restarts it takes at least that. The deploy cut short "
+        "checks its processes after `HEALTHCHECK_INITIAL_DELAY=3`, and the reconciler resyncs every "
+        "10 s, so it completes 5-15 s after the kill; the deploy that never becomes healthy is "
+        "failed when its check gives up (`DEIS_DEPLOY_TIMEOUT=20`). In both the old release served "
+        "every request meanwhile. The engine and host restarts are mostly dockerd's own stop and "
+        "start; requests to an app whose bridge is down hang until the client's 5 s timeout.",
+        "",
     ])
 
 
