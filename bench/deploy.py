@@ -55,6 +55,7 @@ import docker  # noqa: E402
 import requests  # noqa: E402
 
 from bench.common import DOC, fmt, platform_parser, write_section  # noqa: E402
+from bench.runtime import address_of  # noqa: E402
 from deis.scheduler.docker import purge  # noqa: E402
 
 SECTION = "## Deploy (bench/deploy.py)"
@@ -427,12 +428,6 @@ def pip_baseline(client, namespace: str, workdir: Path) -> dict:
         raise RuntimeError(f"pip baseline failed ({status}):\n{out}")
     a, b, c = (float(x) for x in line.split()[1:])
     return {"total_s": total, "venv_s": b - a, "pip_s": c - b}
-
-
-def address_of(container) -> str:
-    container.reload()
-    nets = container.attrs["NetworkSettings"].get("Networks") or {}
-    return (nets.get("bridge") or {}).get("IPAddress") or container.attrs["NetworkSettings"].get("IPAddress", "")
 
 
 def bare_run(client, image: str, namespace: str) -> float:

@@ -97,8 +97,8 @@ def bare_labels(namespace: str) -> dict:
 
 def address_of(container) -> str:
     container.reload()
-    nets = container.attrs["NetworkSettings"].get("Networks") or {}
-    return (nets.get("bridge") or {}).get("IPAddress") or container.attrs["NetworkSettings"].get("IPAddress", "")
+    nets = container.attrs["NetworkSettings"].get("Networks") or {}  # bare ones: bridge; apps: their own
+    return next((n["IPAddress"] for n in nets.values() if n.get("IPAddress")), "")
 
 
 def start_bare(client, image: str, namespace: str):
