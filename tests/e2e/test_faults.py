@@ -31,6 +31,7 @@ from deis.scheduler.docker import purge
 from tests.conftest import LiveController
 from tests.e2e.test_engine_restart import engine_answers, restart_dockerd
 from tests.scheduler.busybox_image import ensure_image
+from tests.scheduler.test_docker import wait_for
 from tests.test_platform import platform, platform_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -251,15 +252,6 @@ def kill9(pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-
-
-def wait_for(predicate, limit: float, interval: float = 0.1):
-    deadline = time.monotonic() + limit
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def release_of(fleet, app: str, version: int) -> dict:

@@ -38,6 +38,7 @@ def get(address, port, path="/", timeout=2.0):
 
 
 def wait_for(predicate, timeout=10.0, interval=0.1):
+    """`predicate()` once it is truthy, or its last value after `timeout` s."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
