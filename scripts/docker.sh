@@ -27,10 +27,17 @@ if "default-address-pools" not in config:
         json.dump(config, out, indent=2)
     import os
     os.replace(path + ".tmp", path)
+    print("written")
 PY
 }
 
-if answers; then exit 0; fi
+if answers; then
+    if [ "$(configure_pools)" = written ]; then
+        say "address pools for the apps' networks written to /etc/docker/daemon.json; restart dockerd" \
+            "to use them (until then the engine has networks for about 30 apps)"
+    fi
+    exit 0
+fi
 
 if ! command -v dockerd >/dev/null 2>&1; then
     say "installing Docker Engine (docker.io)"
@@ -43,7 +50,7 @@ if ! command -v dockerd >/dev/null 2>&1; then
     rm -f "$log"
 fi
 
-configure_pools
+configure_pools >/dev/null
 if ! answers; then
     say "starting dockerd (log: /var/log/dockerd.log)"
     # A daemon killed uncleanly leaves its pid file behind and refuses to start.

@@ -139,7 +139,7 @@ def test_a_worker_looks_again_soon_at_a_busy_or_booting_app_and_backs_off_a_fail
     assert reconciler.sync(app) == follower.BUSY_RECHECK
     engine.busy.clear()
     engine.booting_names[app] = ["x"]
-    assert [reconciler.sync(app) for _ in range(7)] == [0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0]
+    assert [reconciler.sync(app) for _ in range(7)] == [0.1, 0.2, 0.4, 0.5, 0.5, 0.5, 0.5]
     engine.booting_names[app] = []
     assert reconciler.sync(app) is None
 

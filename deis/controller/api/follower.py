@@ -11,7 +11,7 @@ The queue holds each app at most once; an app is worked on by one worker at a ti
 queued again while it is being worked on is looked at once more afterwards (level-triggered: a
 worker reads the whole state, never the event). An app whose deploy holds its lock is looked at
 again shortly (the deploy routes it itself), one whose web processes still boot every 0.1 s
-doubling to 2 s, one that failed with backoff up to 30 s.
+doubling to 0.5 s, one that failed with backoff up to 30 s.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from .models import App
 
 log = logging.getLogger("deis.reconciler")
 
-BOOT_RECHECK = (0.1, 2.0)  # first and longest wait before looking again at an app still booting
+BOOT_RECHECK = (0.1, 0.5)  # first and longest wait before looking again at an app still booting: a
+# replacement is routed within half a second of listening; a look is one listing and a TCP connect
 BUSY_RECHECK = 0.5
 FAILURE_BACKOFF = (1.0, 30.0)
 EVENTS_RECONNECT = (0.2, 1.0)  # a refused connect to the engine costs nothing: look often
