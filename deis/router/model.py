@@ -63,13 +63,16 @@ class Route:
 
     hosts: `<app>.<platform domain>` and the app's custom domains (a leading `*.` is allowed);
     upstreams: (address, port) of the app's healthy web containers - none means 503;
-    certificates: served by SNI to the hosts they cover.
+    certificates: served by SNI to the hosts they cover;
+    backups: (address, port) used only when no upstream answers (a rollout's old processes while
+    its new ones prove they stay up).
     """
 
     app: str
     hosts: list[str]
     upstreams: list[tuple[str, int]] = field(default_factory=list)
     certificates: list[Certificate] = field(default_factory=list)
+    backups: list[tuple[str, int]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -78,7 +81,8 @@ class Route:
     def from_dict(cls, data: dict) -> Route:
         return cls(app=data["app"], hosts=list(data["hosts"]),
                    upstreams=[(str(h), int(p)) for h, p in data.get("upstreams", [])],
-                   certificates=[Certificate(**c) for c in data.get("certificates", [])])
+                   certificates=[Certificate(**c) for c in data.get("certificates", [])],
+                   backups=[(str(h), int(p)) for h, p in data.get("backups", [])])
 
 
 def validate(route: Route) -> Route:
@@ -96,8 +100,28 @@ def validate(route: Route) -> Route:
             hosts.append(h)
     if not hosts:
         raise InvalidRoute("no host names")
+    upstreams = _upstreams(route.upstreams)
+    backups = [b for b in _upstreams(route.backups) if b not in upstreams] if upstreams else []
+    for cert in route.certificates:
+        if not isinstance(cert.common_name, str) or (cert.common_name and not HOST_NAME.match(cert.common_name.lower())):
+            raise InvalidRoute(f"invalid certificate common name {cert.common_name!r}")
+        try:
+            x509.load_pem_x509_certificate(cert.cert.encode())
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise InvalidRoute(f"certificate {cert.common_name!r}: unreadable PEM certificate ({exc})") from None
+        try:
+            load_pem_private_key(cert.key.encode(), password=None)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise InvalidRoute(f"certificate {cert.common_name!r}: unreadable PEM private key ({exc})") from None
+        # Whether the key belongs to the certificate is for `nginx -t` to say.
+    return Route(app=route.app, hosts=hosts, upstreams=upstreams, certificates=list(route.certificates),
+                 backups=backups)
+
+
+def _upstreams(items) -> list[tuple[str, int]]:
+    """Normalised (address, port) pairs without duplicates, or InvalidRoute."""
     upstreams = []
-    for item in route.upstreams:
+    for item in items:
         try:
             addr, port = item
             port = int(port)
@@ -114,19 +138,7 @@ def validate(route: Route) -> Route:
             addr = addr.lower()
         if (addr, port) not in upstreams:
             upstreams.append((addr, port))
-    for cert in route.certificates:
-        if not isinstance(cert.common_name, str) or (cert.common_name and not HOST_NAME.match(cert.common_name.lower())):
-            raise InvalidRoute(f"invalid certificate common name {cert.common_name!r}")
-        try:
-            x509.load_pem_x509_certificate(cert.cert.encode())
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise InvalidRoute(f"certificate {cert.common_name!r}: unreadable PEM certificate ({exc})") from None
-        try:
-            load_pem_private_key(cert.key.encode(), password=None)
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise InvalidRoute(f"certificate {cert.common_name!r}: unreadable PEM private key ({exc})") from None
-        # Whether the key belongs to the certificate is for `nginx -t` to say.
-    return Route(app=route.app, hosts=hosts, upstreams=upstreams, certificates=list(route.certificates))
+    return upstreams
 
 
 def common_name_of(cert_pem: str) -> str:

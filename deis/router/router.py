@@ -294,7 +294,8 @@ class Router:
                     continue
                 if keep_upstreams:
                     served = state["routes"].get(app)
-                    route = replace(route, upstreams=list(served.upstreams) if served else [])
+                    route = replace(route, upstreams=list(served.upstreams) if served else [],
+                                    backups=list(served.backups) if served else [])
                 current[app] = route
             if only_if_changed and self.running():
                 try:
@@ -409,7 +410,8 @@ class Router:
                     with os.fdopen(fd, "w") as fh:
                         fh.write(cert.key)
                     tls.append({"hosts": names, "cert_path": cert_path, "key_path": key_path})
-            shown = Route(app=app, hosts=hosts, upstreams=route.upstreams, certificates=route.certificates)
+            shown = Route(app=app, hosts=hosts, upstreams=route.upstreams, certificates=route.certificates,
+                          backups=route.backups)
             (gen_dir / "apps" / f"{app}.conf").write_text(app_template.render(
                 r=shown, tls=tls, http_listen=http_listen, https_listen=https_listen))
             apps.append(app)

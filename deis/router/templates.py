@@ -128,6 +128,9 @@ upstream deis_app_{{ r.app | replace("-", "_") }} {
 {% for host, port in r.upstreams %}
     server {{ "[%s]" % host if ":" in host else host }}:{{ port }};
 {% endfor %}
+{% for host, port in r.backups %}
+    server {{ "[%s]" % host if ":" in host else host }}:{{ port }} backup;
+{% endfor %}
 }
 {% endif %}
 {% macro body() %}

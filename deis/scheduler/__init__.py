@@ -64,8 +64,10 @@ class Endpoint:
     port: int
 
 
-# Called by deploy once the new processes are healthy and before the old ones stop.
-SwitchRoutes = Callable[[list[Endpoint]], None]
+# Called by deploy once the new processes are healthy and before the old ones stop, with the
+# endpoints to route to and the backups (the processes serving before, used only should all the
+# first fail: while the new ones prove they stay up).
+SwitchRoutes = Callable[[list[Endpoint], list[Endpoint]], None]
 
 
 def new_report() -> dict:

@@ -33,9 +33,11 @@ paused). `last_exit` says when and how a process last died (`oom`, the exit code
 Health: web processes (and `cmd`, an image's own CMD, which is routed like web) must accept TCP on PORT at the container's address (the host routes to
 Docker's bridge, no published ports); with HEALTHCHECK_URL set, a GET of it must answer 2xx/3xx
 (HEALTHCHECK_TIMEOUT s per try, HEALTHCHECK_INITIAL_DELAY s before the first). Other types must stay
-up `settle` s. A web process must also stay up `min_uptime` s, so one that dies within its first
-second (out of memory once it loads) never replaces a working release. Everything must pass within
-`deploy_timeout` s (plus the initial delay).
+up `settle` s. Everything must pass within `deploy_timeout` s (plus the initial delay). Then the new
+processes must stay up `min_uptime` s, so one that dies within its first second (out of memory once
+it loads) never replaces a working release: they are routed at once, with the processes serving
+before as the router's backups, which take any request a dying new one cannot; a death fails the
+deploy and routes back.
 
 Locks: deploy/scale/restart/destroy/reconcile of one app hold a per-app lock: a threading lock (the
 same for every instance in the process) plus an flock on `<lock_dir>/<ns>.<app>.lock`, so they also
@@ -526,9 +528,6 @@ class DockerScheduler(Scheduler):
                     if not ok:
                         reasons[name] = f"{proc.tag} {what}"
                         continue
-                if time.monotonic() - started < self.min_uptime:
-                    reasons[name] = f"{proc.tag} did not stay up {self.min_uptime:g} s"
-                    continue
                 del waiting[name]
             if not waiting:
                 return
@@ -565,6 +564,7 @@ class DockerScheduler(Scheduler):
             retire.remove(proc)
 
         new: list[_Proc] = []
+        started = time.monotonic()
         if missing:
             port = self.port(spec)
             guard = threading.Lock()
@@ -582,6 +582,7 @@ class DockerScheduler(Scheduler):
                     list(pool.map(start, missing))
                 new.sort(key=lambda p: p.key)
                 self._await_healthy(spec, new, port)
+                self._switch_on_probation(spec, switch, list(keep.values()), new, retire, started)
                 for proc in new:
                     proc.container.update(restart_policy={"Name": self.restart_policy})
                     proc.container.reload()
@@ -591,19 +592,63 @@ class DockerScheduler(Scheduler):
                 for proc in new:
                     self._remove_now(proc.container)
                 raise
-
-        if switch is not None:
-            serving = [p for p in list(keep.values()) + new if p.type in ROUTED]
-            for proc in serving:
-                proc.container.reload()
-            try:
-                switch(sorted((self._endpoint(p) for p in serving), key=_endpoint_key))
-            except Exception as exc:
-                for proc in new:
-                    self._remove_now(proc.container)
-                raise DeployError(f"Switching routes to release {spec.release} of {spec.app} failed: {exc}; "
-                                  "the processes running before keep serving.") from exc
+        elif switch is not None:
+            self._switch(spec, switch, self._endpoints_of(list(keep.values())))
         self._stop_and_remove(retire)
+
+    def _endpoints_of(self, procs: list[_Proc]) -> list[Endpoint]:
+        routed = [p for p in procs if p.type in ROUTED]
+        for proc in routed:
+            proc.container.reload()
+        return sorted((self._endpoint(p) for p in routed if p.status == "running"), key=_endpoint_key)
+
+    def _switch(self, spec: ReleaseSpec, switch: SwitchRoutes, endpoints: list[Endpoint],
+                backups: list[Endpoint] | None = None) -> None:
+        try:
+            switch(endpoints, backups or [])
+        except Exception as exc:
+            raise DeployError(f"Switching routes to release {spec.release} of {spec.app} failed: {exc}; "
+                              "the processes running before keep serving.") from exc
+
+    def _switch_on_probation(self, spec: ReleaseSpec, switch: SwitchRoutes | None, keep: list[_Proc],
+                             new: list[_Proc], retire: list[_Proc], started: float) -> None:
+        """Route to the healthy new processes at once, with the ones serving before as the router's
+        backups (they take the requests should a new one fail), while the new ones must stay up
+        `min_uptime` s; then drop the backups. A new process that dies meanwhile fails the deploy
+        and the route goes back to what served before: it never replaced the running release."""
+        before = self._endpoints_of(keep + [p for p in retire if p.promoted])
+        after = self._endpoints_of(keep + new)
+        backups = [e for e in before if _endpoint_key(e) not in {_endpoint_key(a) for a in after}]
+        if time.monotonic() - started >= self.min_uptime:
+            backups = []  # up long enough already (a slow check): one switch, as without probation
+        if switch is not None:
+            self._switch(spec, switch, after, backups)
+        try:
+            self._await_uptime(spec, new, started)
+        except DeployError:
+            if switch is not None and backups:
+                try:
+                    switch(before, [])
+                except Exception:  # noqa: BLE001 - the backups serve meanwhile; the reconciler re-routes
+                    pass
+            raise
+        if switch is not None and backups:
+            self._switch(spec, switch, after)
+
+    def _await_uptime(self, spec: ReleaseSpec, procs: list[_Proc], started: float) -> None:
+        """Every proc still up `min_uptime` s after the rollout started them, else DeployError."""
+        while True:
+            for proc in procs:
+                proc.container.reload()
+                if proc.status in ("exited", "dead"):
+                    state = proc.attrs.get("State", {})
+                    reason = f"{proc.tag} exited with code {state.get('ExitCode')}"
+                    if state.get("OOMKilled"):
+                        reason += " (out of memory)"
+                    self._fail(spec, proc, f"{reason} within {self.min_uptime:g} s of starting")
+            if time.monotonic() - started >= self.min_uptime:
+                return
+            time.sleep(min(self.poll, 0.05))
 
     def _endpoint(self, proc: _Proc) -> Endpoint:
         return Endpoint(app=proc.app, type=proc.type, num=int(proc.num), address=self._address(proc), port=proc.port)

@@ -125,6 +125,16 @@ def test_a_dead_upstream_is_skipped(router, make_upstream):
         assert get_json(router, "web.localhost")["upstream"] == "b"
 
 
+def test_backups_serve_only_when_no_upstream_answers(router, make_upstream):
+    """A rollout's old processes stand behind its new ones while these must stay up."""
+    new, old = make_upstream("new"), make_upstream("old")
+    router.apply([Route("web", ["web.localhost"], [new.address], backups=[old.address, new.address])])
+    assert router.routes()["web"].backups == [old.address]  # a primary is never its own backup
+    assert [get_json(router, "web.localhost")["upstream"] for _ in range(6)] == ["new"] * 6
+    new.close()  # the new process dies: its requests go to the backup, none fails
+    assert [get_json(router, "web.localhost")["upstream"] for _ in range(6)] == ["old"] * 6
+
+
 # ------------------------------------------------------------------ headers
 
 def test_forwarded_headers_reach_the_upstream(router, make_upstream):

@@ -72,7 +72,7 @@ def test_registered_and_lazy():
 def test_deploy_runs_each_process_with_labels_env_and_limits(sched, spec, app, docker_client, namespace):
     release = spec(app, 3, env={"FOO": "bar baz"}, memory={"web": "64M"}, cpu={"web": 512}, sha="abc123")
     switched = []
-    sched.deploy(release, {"web": 2, "worker": 1}, switched.append)
+    sched.deploy(release, {"web": 2, "worker": 1}, lambda endpoints, backups: switched.append(endpoints))
 
     found = containers(docker_client, namespace, app)
     assert [c.name for c in found] == [f"{app}.v3.web.1", f"{app}.v3.web.2", f"{app}.v3.worker.1"]
@@ -119,19 +119,21 @@ def test_image_without_procfile_runs_its_cmd_on_config_port(sched, spec, app, do
     assert get(address, 9000)[0] == 200
 
 
-def test_new_release_switches_before_stopping_the_old(sched, spec, app, docker_client, namespace):
+def test_new_release_switches_before_stopping_the_old(make_scheduler, spec, app, docker_client, namespace):
+    sched = make_scheduler(min_uptime=1.5)  # long enough that the new ones are on probation at the switch
     sched.deploy(spec(app, 1), {"web": 1, "worker": 1})
     old = {c.name for c in containers(docker_client, namespace, app)}
     events = []
 
-    def switch(endpoints):
+    def switch(endpoints, backups=()):
         running = {c.name for c in containers(docker_client, namespace, app) if c.status == "running"}
-        events.append(("switch", [e.num for e in endpoints], old <= running))
-        for endpoint in endpoints:
+        events.append(("switch", [e.num for e in endpoints], [b.num for b in backups], old <= running))
+        for endpoint in [*endpoints, *backups]:
             assert get(endpoint.address, endpoint.port)[0] == 200
 
     sched.deploy(spec(app, 2), {"web": 2, "worker": 1}, switch)
-    assert events == [("switch", [1, 2], True)]
+    # Routed at once with the old process as the backup while the new ones must stay up, then alone.
+    assert events == [("switch", [1, 2], [1], True), ("switch", [1, 2], [], True)]
     assert names(docker_client, namespace, app) == [f"{app}.v2.web.1", f"{app}.v2.web.2", f"{app}.v2.worker.1"]
     assert {p["release"] for p in sched.state(app)} == {"v2"}
 
@@ -142,7 +144,7 @@ def test_failing_release_leaves_the_old_one_serving(sched, spec, app, docker_cli
     switched = []
     broken = spec(app, 2, procfile={"web": "echo boom on $PORT; exit 1"})
     with pytest.raises(DeployError) as failure:
-        sched.deploy(broken, {"web": 1}, switched.append)
+        sched.deploy(broken, {"web": 1}, lambda endpoints, backups: switched.append(endpoints))
     assert "web.1 exited with code 1" in str(failure.value)
     assert failure.value.logs == ["boom on 8080"]
     assert switched == []
@@ -191,7 +193,7 @@ def test_missing_image_fails_before_anything_changes(sched, spec, app, docker_cl
 def test_failing_switch_keeps_the_old_release(sched, spec, app, docker_client, namespace):
     sched.deploy(spec(app, 1), {"web": 1})
 
-    def switch(endpoints):
+    def switch(endpoints, backups=()):
         raise RuntimeError("router down")
 
     with pytest.raises(DeployError, match="router down"):
@@ -226,11 +228,11 @@ def test_scale_up_and_down(sched, spec, app, docker_client, namespace):
     sched.deploy(release, {"web": 1})
     first = containers(docker_client, namespace, app)[0].id
     switched = []
-    sched.scale(release, {"web": 3, "worker": 1}, switched.append)
+    sched.scale(release, {"web": 3, "worker": 1}, lambda endpoints, backups: switched.append(endpoints))
     assert names(docker_client, namespace, app) == [f"{app}.v1.{t}" for t in ("web.1", "web.2", "web.3", "worker.1")]
     assert containers(docker_client, namespace, app)[0].id == first  # kept, not replaced
     assert [e.num for e in switched[-1]] == [1, 2, 3]
-    sched.scale(release, {"web": 1, "worker": 0}, switched.append)
+    sched.scale(release, {"web": 1, "worker": 0}, lambda endpoints, backups: switched.append(endpoints))
     assert names(docker_client, namespace, app) == [f"{app}.v1.web.1"]
     assert [e.num for e in switched[-1]] == [1]
     # Another release than the running one: a full deploy.
@@ -270,6 +272,25 @@ def test_a_web_process_that_dies_in_its_first_second_never_replaces_the_running_
     sched.deploy(spec(app, 1), {"web": 1})
     with pytest.raises(DeployError, match="web.1 exited with code 137 \\(out of memory\\)"):
         sched.deploy(spec(app, 2, procfile={"web": OOM_WEB}, memory={"web": "16M"}), {"web": 1})
+    assert names(docker_client, namespace, app) == [f"{app}.v1.web.1"]
+
+
+def test_a_web_process_that_dies_while_on_probation_routes_back_to_the_old_release(
+        make_scheduler, spec, app, docker_client, namespace):
+    sched = make_scheduler(min_uptime=1.5)
+    sched.deploy(spec(app, 1), {"web": 1})
+    old = containers(docker_client, namespace, app)[0]
+    old_address = old.attrs["NetworkSettings"]["Networks"][sched.network_name(app)]["IPAddress"]
+    switches = []
+
+    def switch(endpoints, backups=()):
+        switches.append(([e.address for e in endpoints], [b.address for b in backups]))
+
+    with pytest.raises(DeployError, match="out of memory"):
+        sched.deploy(spec(app, 2, procfile={"web": OOM_WEB}, memory={"web": "16M"}), {"web": 1}, switch)
+    [(new, backups), back] = switches
+    assert backups == [old_address] and new != [old_address]  # the old one stood behind the new one
+    assert back == ([old_address], [])
     assert names(docker_client, namespace, app) == [f"{app}.v1.web.1"]
 
 
@@ -381,7 +402,8 @@ def _cut_rollout(sched, release, ptype="web", num="1", command=WEB):
 
 
 def test_reconcile_finishes_a_rollout_cut_short_and_keeps_the_old_release_serving_until_the_switch(
-        sched, spec, app, docker_client, namespace):
+        make_scheduler, spec, app, docker_client, namespace):
+    sched = make_scheduler(min_uptime=1.5)
     sched.deploy(spec(app, 1), {"web": 1})
     old = docker_client.containers.get(f"{app}.v1.web.1")
     _cut_rollout(sched, spec(app, 2))
@@ -391,13 +413,14 @@ def test_reconcile_finishes_a_rollout_cut_short_and_keeps_the_old_release_servin
         old.attrs["NetworkSettings"]["Networks"][sched.network_name(app)]["IPAddress"]
     seen_at_switch = []
 
-    def switch(endpoints):
+    def switch(endpoints, backups=()):
         old.reload()
         seen_at_switch.append((old.status, [e.num for e in endpoints]))
 
     report = sched.reconcile_app(spec(app, 2), {"web": 1}, switch=switch)
     assert report["deployed"] == [app]
-    assert seen_at_switch == [("running", [1])]  # the old one served until the new one was switched to
+    # The old one served until the new one was switched to (with it as the backup, then alone).
+    assert seen_at_switch == [("running", [1]), ("running", [1])]
     assert names(docker_client, namespace, app) == [f"{app}.v2.web.1"]
     assert [p["state"] for p in sched.state(app)] == ["up"]
 
@@ -409,7 +432,7 @@ def test_reconcile_of_a_cut_rollout_that_never_becomes_healthy_fails_and_leaves_
     broken = spec(app, 2, procfile={"web": "echo never listening; sleep 60"})
     _cut_rollout(sched, broken, command="sleep 60")
     with pytest.raises(DeployError, match="did not accept connections"):
-        sched.reconcile_app(broken, {"web": 1}, switch=lambda endpoints: None)
+        sched.reconcile_app(broken, {"web": 1}, switch=lambda endpoints, backups: None)
     assert names(docker_client, namespace, app) == [f"{app}.v1.web.1"]
     assert [p["state"] for p in sched.state(app)] == ["up"]
     # The controller then marks v2 failed and v1 is current again: nothing to do.
@@ -426,16 +449,16 @@ def test_reconcile_rolls_out_a_release_that_never_ran(sched, spec, app, docker_c
 # -- concurrency -----------------------------------------------------------------------------------
 
 def test_concurrent_deploys_of_one_app_are_serialized(make_scheduler, spec, app, docker_client, namespace):
-    sched = make_scheduler()
+    sched = make_scheduler(min_uptime=1.5)
     sched.deploy(spec(app, 1), {"web": 1, "worker": 1})
     seen, errors = [], []
 
-    def switch(endpoints):
+    def switch(endpoints, backups=()):
         seen.append({c.labels[f"{namespace}.release"] for c in containers(docker_client, namespace, app)})
 
     def deploy(version):
         try:
-            make_scheduler().deploy(spec(app, version), {"web": 2, "worker": 1}, switch)  # own instance each
+            make_scheduler(min_uptime=1.5).deploy(spec(app, version), {"web": 2, "worker": 1}, switch)  # own each
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -445,6 +468,7 @@ def test_concurrent_deploys_of_one_app_are_serialized(make_scheduler, spec, app,
     for thread in threads:
         thread.join(60)
     assert errors == []
-    assert len(seen) == 2 and all(len(releases) == 2 for releases in seen)  # old + new, never a third
+    # Two switches a deploy (with the old processes as backups, then without): old + new, never a third.
+    assert len(seen) == 4 and all(len(releases) == 2 for releases in seen)
     final = {p["release"] for p in sched.state(app)}
     assert len(final) == 1 and len(sched.state(app)) == 3

@@ -75,12 +75,15 @@ def route_certificates() -> list[RouteCertificate]:
     return [RouteCertificate(c.common_name, c.certificate, c.key) for c in Certificate.objects.all()]
 
 
-def route_for(app: App, endpoints: list[Endpoint], certificates: list[RouteCertificate] | None = None) -> Route:
-    """The app's route: its host names, the certificates covering them, `endpoints` as upstreams."""
+def route_for(app: App, endpoints: list[Endpoint], certificates: list[RouteCertificate] | None = None,
+              backups: list[Endpoint] = ()) -> Route:
+    """The app's route: its host names, the certificates covering them, `endpoints` as upstreams
+    (and `backups`, used by the router only when no upstream answers)."""
     if certificates is None:
         certificates = route_certificates()
     hosts = [app.url, *(d.domain for d in app.domains.all())]
     return Route(app=app.id, hosts=hosts, upstreams=[(e.address, e.port) for e in endpoints],
+                 backups=[(e.address, e.port) for e in backups],
                  certificates=[c for c in certificates if any(c.covers(h) for h in hosts)])
 
 
@@ -97,8 +100,8 @@ def refresh_routes() -> None:
 
 def switch_for(app: App):
     """What the scheduler calls once new processes are healthy: route the app to them."""
-    def switch(endpoints: list[Endpoint]) -> None:
-        result = router().update({app.id: route_for(app, endpoints)})
+    def switch(endpoints: list[Endpoint], backups: list[Endpoint] = ()) -> None:
+        result = router().update({app.id: route_for(app, endpoints, backups=backups)})
         if app.id in result.rejected:  # nginx keeps the old route: the old processes must stay
             raise RuntimeError(f"the router refused the new route: {result.rejected[app.id]}")
         if result.unconfirmed:
