@@ -564,7 +564,6 @@ class DockerScheduler(Scheduler):
             retire.remove(proc)
 
         new: list[_Proc] = []
-        started = time.monotonic()
         if missing:
             port = self.port(spec)
             guard = threading.Lock()
@@ -582,7 +581,7 @@ class DockerScheduler(Scheduler):
                     list(pool.map(start, missing))
                 new.sort(key=lambda p: p.key)
                 self._await_healthy(spec, new, port)
-                self._switch_on_probation(spec, switch, list(keep.values()), new, retire, started)
+                self._switch_on_probation(spec, switch, list(keep.values()), new, retire)
                 for proc in new:
                     proc.container.update(restart_policy={"Name": self.restart_policy})
                     proc.container.reload()
@@ -611,7 +610,7 @@ class DockerScheduler(Scheduler):
                               "the processes running before keep serving.") from exc
 
     def _switch_on_probation(self, spec: ReleaseSpec, switch: SwitchRoutes | None, keep: list[_Proc],
-                             new: list[_Proc], retire: list[_Proc], started: float) -> None:
+                             new: list[_Proc], retire: list[_Proc]) -> None:
         """Route to the healthy new processes at once, with the ones serving before as the router's
         backups (they take the requests should a new one fail), while the new ones must stay up
         `min_uptime` s; then drop the backups. A new process that dies meanwhile fails the deploy
@@ -619,12 +618,12 @@ class DockerScheduler(Scheduler):
         before = self._endpoints_of(keep + [p for p in retire if p.promoted])
         after = self._endpoints_of(keep + new)
         backups = [e for e in before if _endpoint_key(e) not in {_endpoint_key(a) for a in after}]
-        if time.monotonic() - started >= self.min_uptime:
+        if self._least_uptime(new) >= self.min_uptime:
             backups = []  # up long enough already (a slow check): one switch, as without probation
         if switch is not None:
             self._switch(spec, switch, after, backups)
         try:
-            self._await_uptime(spec, new, started)
+            self._await_uptime(spec, new)
         except DeployError:
             if switch is not None and backups:
                 try:
@@ -635,8 +634,8 @@ class DockerScheduler(Scheduler):
         if switch is not None and backups:
             self._switch(spec, switch, after)
 
-    def _await_uptime(self, spec: ReleaseSpec, procs: list[_Proc], started: float) -> None:
-        """Every proc still up `min_uptime` s after the rollout started them, else DeployError."""
+    def _await_uptime(self, spec: ReleaseSpec, procs: list[_Proc]) -> None:
+        """Every proc up `min_uptime` s since the engine started it, else DeployError."""
         while True:
             for proc in procs:
                 proc.container.reload()
@@ -646,9 +645,15 @@ class DockerScheduler(Scheduler):
                     if state.get("OOMKilled"):
                         reason += " (out of memory)"
                     self._fail(spec, proc, f"{reason} within {self.min_uptime:g} s of starting")
-            if time.monotonic() - started >= self.min_uptime:
+            if self._least_uptime(procs) >= self.min_uptime:
                 return
             time.sleep(min(self.poll, 0.05))
+
+    @staticmethod
+    def _least_uptime(procs: list[_Proc]) -> float:
+        """Seconds the youngest of `procs` has run (as of their last reload), by the engine's clock."""
+        starts = [_started_at(p.attrs) for p in procs]
+        return min((time.time() - s if s else 0.0) for s in starts) if starts else float("inf")
 
     def _endpoint(self, proc: _Proc) -> Endpoint:
         return Endpoint(app=proc.app, type=proc.type, num=int(proc.num), address=self._address(proc), port=proc.port)
