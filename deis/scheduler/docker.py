@@ -504,13 +504,8 @@ class DockerScheduler(Scheduler):
         while waiting:
             for name, proc in list(waiting.items()):
                 proc.container.reload()
-                state = proc.attrs.get("State", {})
                 if proc.status in ("exited", "dead"):
-                    code = state.get("ExitCode")
-                    reason = f"{proc.tag} exited with code {code}"
-                    if state.get("OOMKilled"):
-                        reason += " (out of memory)"
-                    self._fail(spec, proc, reason)
+                    self._fail(spec, proc, self._exit_reason(proc))
                 if proc.status != "running":
                     continue
                 if proc.type not in ROUTED:
@@ -538,6 +533,12 @@ class DockerScheduler(Scheduler):
             # A few processes are checked often (a deploy serves sooner); many, less often, so
             # the checks do not load the engine that is starting them.
             time.sleep(max(0.02, min(self.poll, 0.02 * len(waiting))))
+
+    @staticmethod
+    def _exit_reason(proc: _Proc) -> str:
+        state = proc.attrs.get("State", {})
+        return f"{proc.tag} exited with code {state.get('ExitCode')}" + \
+            (" (out of memory)" if state.get("OOMKilled") else "")
 
     def _fail(self, spec: ReleaseSpec, proc: _Proc, reason: str):
         raise DeployError(f"{reason} (release {spec.release} of {spec.app} was not deployed)",
@@ -640,11 +641,7 @@ class DockerScheduler(Scheduler):
             for proc in procs:
                 proc.container.reload()
                 if proc.status in ("exited", "dead"):
-                    state = proc.attrs.get("State", {})
-                    reason = f"{proc.tag} exited with code {state.get('ExitCode')}"
-                    if state.get("OOMKilled"):
-                        reason += " (out of memory)"
-                    self._fail(spec, proc, f"{reason} within {self.min_uptime:g} s of starting")
+                    self._fail(spec, proc, f"{self._exit_reason(proc)} within {self.min_uptime:g} s of starting")
             if self._least_uptime(procs) >= self.min_uptime:
                 return
             time.sleep(min(self.poll, 0.05))
@@ -781,9 +778,7 @@ class DockerScheduler(Scheduler):
     def endpoints(self, app: str) -> list[Endpoint]:
         """Running web processes accepting TCP, of the newest release being served (processes of a
         rollout not yet switched to, and ones being retired, are left out)."""
-        web = [p for p in self._procs(app) if p.type in ROUTED and p.status == "running"
-               and p.promoted and p.name not in _RETIRING]
-        healthy = [p for p in web if tcp_open(self._address(p), p.port, timeout=0.5)]
+        healthy = self._serving_web(app, accepting=True)
         if not healthy:
             return []
         newest = max(p.version for p in healthy)
@@ -792,9 +787,14 @@ class DockerScheduler(Scheduler):
     @_docker_errors
     def booting(self, app: str) -> list[str]:
         """Running, promoted web processes not accepting TCP yet (just started or restarted)."""
+        return [p.name for p in self._serving_web(app, accepting=False)]
+
+    def _serving_web(self, app: str, accepting: bool) -> list[_Proc]:
+        """The app's running, promoted web processes (not being retired) that do (or do not)
+        accept TCP on their port."""
         web = [p for p in self._procs(app) if p.type in ROUTED and p.status == "running" and p.promoted
                and p.name not in _RETIRING]
-        return [p.name for p in web if not tcp_open(self._address(p), p.port, timeout=0.5)]
+        return [p for p in web if tcp_open(self._address(p), p.port, timeout=0.5) == accepting]
 
     @_docker_errors
     def logs(self, app: str, lines: int) -> list[str]:

@@ -28,7 +28,6 @@ from deis.scheduler import SchedulerError, get_scheduler
 from deis.scheduler.docker import LockBusy
 
 from . import runtime
-from .models import App
 
 log = logging.getLogger("deis.reconciler")
 
@@ -121,8 +120,7 @@ class Reconciler:
             routed = runtime.router()
             if not routed.running():
                 routed.start()
-            stale = set(routed.routes()) - set(App.objects.values_list("id", flat=True))
-            apps = set(App.objects.values_list("id", flat=True)) | get_scheduler().apps() | stale
+            apps = runtime.apps_to_reconcile(routed)
         except SchedulerError as exc:  # the engine restarts: its events will resync when it is back
             log.warning("resync failed: %s", exc)
             return
@@ -131,7 +129,7 @@ class Reconciler:
             return
         finally:
             db.connection.close()
-        for app in sorted(apps):
+        for app in apps:
             self.queue.add(app)
 
     def follow_events(self) -> None:

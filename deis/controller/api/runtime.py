@@ -263,7 +263,7 @@ def reconcile(workers: int = RECONCILE_WORKERS) -> dict:
     except RouterError as exc:
         report["errors"]["router"] = str(exc)
     certificates = route_certificates()
-    apps = sorted(set(App.objects.values_list("id", flat=True)) | scheduler.apps())
+    apps = apps_to_reconcile(routed)
     if workers <= 1:
         results = [_reconcile_reported(app_id, routed, certificates) for app_id in apps]
     else:
@@ -271,10 +271,10 @@ def reconcile(workers: int = RECONCILE_WORKERS) -> dict:
             results = list(pool.map(lambda app_id: _reconcile_in_thread(app_id, routed, certificates), apps))
     for result in results:
         merge_report(report, result)
-    try:
-        stale = set(routed.routes()) - set(App.objects.values_list("id", flat=True))
-        if stale:
-            routed.update(dict.fromkeys(stale))
-    except RouterError as exc:
-        report["errors"]["router"] = str(exc)
     return report
+
+
+def apps_to_reconcile(routed: Router) -> list[str]:
+    """Every app the database, the engine or the router knows: reconcile_app removes what is left
+    of one the database no longer has."""
+    return sorted(set(App.objects.values_list("id", flat=True)) | get_scheduler().apps() | set(routed.routes()))
