@@ -143,7 +143,7 @@ class Bench:
                "DEIS_ROUTER_HTTPS_PORT": str(https_port)}
         self.router = Router(data_dir, http_port=self.http_port, https_port=https_port)
         self.router.start()
-        controller, self.stop_controller = start_live_controller(data_dir, env)
+        controller, self.stop_controller = start_live_controller(data_dir, env, deployer=True)
         live = LiveController(controller)
         live.register("bench-admin")
         self.log = open(self.workdir / "builder-server.log", "ab")

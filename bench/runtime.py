@@ -437,7 +437,7 @@ def main(argv=None) -> int:
     try:
         router = Router(workdir, http_port=http_port, https_port=https_port)
         router.start()
-        controller, stop_controller = start_live_controller(workdir, env)
+        controller, stop_controller = start_live_controller(workdir, env, deployer=True)
         live = LiveController(controller)
         user = live.register("bench-admin")
         app = f"bench-{uuid.uuid4().hex[:6]}"

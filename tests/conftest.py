@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -18,7 +20,7 @@ os.environ.setdefault("DEIS_DATA_DIR", tempfile.mkdtemp(prefix="deis-test-"))
 import pytest  # noqa: E402
 import requests  # noqa: E402
 
-from deis.platform import Controller  # noqa: E402
+from deis.platform import Controller, Daemon  # noqa: E402
 
 
 def free_port() -> int:
@@ -67,22 +69,43 @@ class LiveController:
 
 
 class ApiUser(requests.Session):
-    """A requests session that talks JSON to the controller as one user."""
+    """A requests session that talks JSON to the controller as one user. Like the deis CLI, it
+    waits after a change for the platform to roll it out (`settle=False`: it does not), and puts
+    the rollout on the answer as `answer.rollout` (None when there was nothing to wait for)."""
 
-    def __init__(self, base: str, username: str, token: str | None):
+    ROLLOUT_WAIT = 90.0
+
+    def __init__(self, base: str, username: str, token: str | None, settle: bool = True):
         super().__init__()
-        self.base, self.username, self.token = base, username, token
+        self.base, self.username, self.token, self.settle = base, username, token, settle
         if token:
             self.headers["Authorization"] = f"token {token}"
 
     def request(self, method, url, *args, **kwargs):
         if url.startswith("/"):
             url = self.base + url
-        return super().request(method, url, *args, **kwargs)
+        answer = super().request(method, url, *args, **kwargs)
+        answer.rollout = None
+        if self.settle and answer.headers.get("Deis-Rollout"):
+            answer.rollout = self.await_rollout(url, int(answer.headers["Deis-Rollout"]))
+        return answer
+
+    def await_rollout(self, url: str, generation: int) -> dict:
+        """The app's rollout once `generation` is observed (bounded; fails the test otherwise)."""
+        app = url.split("/v1/apps/", 1)[1].split("/", 1)[0]
+        deadline = time.monotonic() + self.ROLLOUT_WAIT
+        while True:
+            rollout = super().request("GET", f"{self.base}/v1/apps/{app}/rollout").json()
+            if rollout["observed"] >= generation and rollout["phase"] in ("deployed", "failed"):
+                return rollout
+            assert time.monotonic() < deadline, f"the rollout of {app} never finished: {rollout}"
+            time.sleep(0.05)
 
 
-def start_live_controller(tmp: Path, env: dict | None = None) -> tuple[Controller, callable]:
-    """A controller of its own; `env` adds settings (DEIS_*) for it alone."""
+def start_live_controller(tmp: Path, env: dict | None = None, deployer: bool = False) -> tuple[Controller, callable]:
+    """A controller of its own; `env` adds settings (DEIS_*) for it alone. `deployer`: with the
+    deployer that rolls out what its API records (a runtime needs one; without, changes stay
+    pending)."""
     drop = lambda: None  # noqa: E731
     saved = dict(os.environ)
     if saved.get("DATABASE_URL"):
@@ -96,8 +119,14 @@ def start_live_controller(tmp: Path, env: dict | None = None) -> tuple[Controlle
     finally:
         os.environ.clear()
         os.environ.update(saved)
+    daemon = None
+    if deployer:
+        daemon = Daemon("deployer", [sys.executable, "-m", "deis.controller", "deploy"], tmp)
+        daemon.start(controller.environment)
 
     def stop():
+        if daemon is not None:
+            daemon.stop()
         controller.stop()
         drop()
 

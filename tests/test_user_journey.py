@@ -69,7 +69,10 @@ def test_first_ten_minutes(tmp_path):
         assert pushed.returncode == 0, pushed.stderr
         out = pushed.stderr
         for step in ("remote: -----> Python app detected", "remote: -----> Installing requirements with pip",
-                     "Procfile declares types -> web", "remote: -----> Launching... done, v2",
+                     "Procfile declares types -> web",
+                     # the rollout's steps, the check named with how to change it
+                     "remote:        starting web.1 of v2; health check: GET / on port 5000 must answer within",
+                     "set HEALTHCHECK_URL=/health", "remote: -----> Launching... done, v2",
                      f"remote:        http://{app_name}.localhost"):
             assert step in out, (step, out)
         page = requests.get(router, headers={"Host": f"{app_name}.localhost"}, timeout=10)
@@ -113,8 +116,15 @@ def test_first_ten_minutes(tmp_path):
 
         deis.ok("destroy", "-a", app_name, "--confirm", app_name)
         assert requests.get(router, headers={"Host": f"{app_name}.localhost"}, timeout=10).status_code == 404
-        assert client.containers.list(all=True, filters={"label": f"{namespace}.app={app_name}"}) == []
-        assert [i for i in client.images.list() if any(t.startswith(f"deis-apps/{app_name}:") for t in i.tags)] == []
+        # Gone for users at once; the deployer removes its processes and images right after.
+        def left():
+            return client.containers.list(all=True, filters={"label": f"{namespace}.app={app_name}"}) + \
+                [i for i in client.images.list() if any(t.startswith(f"deis-apps/{app_name}:") for t in i.tags)]
+
+        deadline = time.monotonic() + 15
+        while left() and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert left() == []
     finally:
         platform("down", env)
         purge(client, namespace)

@@ -13,7 +13,7 @@ import requests
 
 from deis.builder import BuildError
 
-# The build hook releases and deploys synchronously (health-checked): allow for a slow deploy.
+# How long a push waits for its release to be rolled out (health-checked) before it gives up.
 BUILD_HOOK_TIMEOUT = float(os.environ.get("DEIS_BUILD_HOOK_TIMEOUT", "900"))
 
 
@@ -91,10 +91,15 @@ class Hooks:
 
     def build(self, user: str, app: str, sha: str, image: str, procfile: dict, dockerfile: str,
               log: str = "") -> dict:
-        """Make the release and deploy it; {"release": {"version": N}, "domains": [...]}."""
+        """Make the release and queue its rollout; {"release": {"version": N}, "rollout": generation,
+        "domains": [...]} (`rollout` 0 or missing: the controller deployed it within the answer)."""
         return self._call("POST", "build", {
             "receive_user": user, "receive_repo": app, "sha": sha, "image": image,
             "procfile": procfile, "dockerfile": dockerfile, "log": log}, timeout=BUILD_HOOK_TIMEOUT)
+
+    def rollout(self, user: str, app: str, version: int) -> dict:
+        """{"rollout": {...steps, phase}, "release": {"version", "state", "failure"}}."""
+        return self._call("POST", "rollout", {"receive_user": user, "receive_repo": app, "version": version})
 
     def build_failed(self, user: str, app: str, sha: str, log: str) -> dict:
         """Record a failed build and its log (`deis builds:info`); no release is made."""

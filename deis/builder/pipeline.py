@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections import deque
 from pathlib import Path
 
@@ -120,10 +121,45 @@ def release(hooks: Hooks, app: str, user: str, sha: str, result: BuildResult, ou
     except HookError as exc:
         raise BuildError(f"Launching failed: {exc}" if exc.status != 503 else str(exc)) from exc
     version = answer["release"]["version"]
+    if answer.get("rollout"):
+        follow_rollout(hooks, app, user, version, output)
     output(f"{STEP}Launching... done, v{version}")
     for domain in answer.get("domains") or []:
         output(f"{INDENT}http://{domain}")
     return version
+
+
+ROLLOUT_POLL = 0.2
+
+
+def follow_rollout(hooks: Hooks, app: str, user: str, version: int, output: Output) -> None:
+    """Print the rollout's steps of release `version` as the deployer writes them, until it is
+    deployed (or superseded by a newer push); BuildError with the reason when it failed."""
+    from deis.builder.controller import BUILD_HOOK_TIMEOUT
+
+    shown: set[tuple] = set()
+    deadline = time.monotonic() + BUILD_HOOK_TIMEOUT
+    while True:
+        try:
+            answer = hooks.rollout(user, app, version)
+        except HookError as exc:
+            raise BuildError(f"Launching failed: {exc}") from exc
+        rollout, release = answer["rollout"], answer["release"]
+        if rollout.get("release") == version:
+            for stamp, text in rollout.get("steps") or []:
+                if (stamp, text) not in shown:
+                    shown.add((stamp, text))
+                    output(f"{INDENT}{text}")
+        if release["state"] in ("deployed", "superseded"):
+            return
+        if release["state"] == "failed":
+            reason = rollout.get("error") if rollout.get("release") == version else release["failure"]
+            raise BuildError(f"{reason or 'v' + str(version) + ' was not deployed'}\n"
+                             "The release running before keeps serving.")
+        if time.monotonic() > deadline:
+            raise BuildError(f"Launching v{version} is taking longer than {BUILD_HOOK_TIMEOUT:g} s; it goes on: "
+                             f"see `deis releases -a {app}`.")
+        time.sleep(ROLLOUT_POLL)
 
 
 def deploy_source(source: Path, app: str, user: str, sha: str, hooks: Hooks, output: Output,

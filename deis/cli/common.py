@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 
 from . import gitrepo
@@ -44,3 +46,30 @@ def assignments(items: tuple[str, ...], form: str = "KEY=VALUE") -> dict[str, st
 def release_of(response) -> str:
     """The new release from the Deis-Release header ('3' or 'v3') as 'v3'."""
     return "v" + response.headers.get("Deis-Release", "?").lstrip("v")
+
+
+ROLLOUT_WAIT = 30 * 60  # s the CLI waits for a rollout before it gives up waiting (the rollout goes on)
+ROLLOUT_POLL = 0.3
+
+
+def await_rollout(c: Client, app: str, response, status=None) -> dict | None:
+    """After a change the controller recorded: wait until the platform rolled it out, showing its
+    steps on the spinner (`status`). The rollout, or None from a controller that deploys within
+    its answer (no Deis-Rollout header); DeisError with the reason when it failed."""
+    generation = int(response.headers.get("Deis-Rollout") or 0)
+    if not generation:
+        return None
+    deadline = time.monotonic() + ROLLOUT_WAIT
+    while True:
+        rollout = c.get(f"/v1/apps/{app}/rollout").json()
+        if rollout.get("observed", 0) >= generation and rollout.get("phase") in ("deployed", "failed"):
+            break
+        if time.monotonic() > deadline:
+            raise DeisError(f"{app} is still being deployed ({rollout.get('phase')}); "
+                            f"see `deis releases -a {app}` and `deis ps -a {app}` for how it ends.")
+        if status is not None and rollout.get("steps"):
+            status.update(rollout["steps"][-1][1])
+        time.sleep(ROLLOUT_POLL)
+    if rollout["phase"] == "failed":
+        raise DeisError(rollout.get("error") or f"the rollout of {app} failed")
+    return rollout

@@ -59,6 +59,14 @@ DEFAULT_LOG_LINES = 100
 LOG_DIR = DATA_DIR / "logs" / "apps"  # deis/logger's store: one file per app
 RELEASE_PHASE_TIMEOUT = float(os.environ.get("DEIS_RELEASE_PHASE_TIMEOUT", "600"))
 RECONCILE_INTERVAL = float(os.environ.get("DEIS_RECONCILE_INTERVAL", "10"))
+# The deployer: apps rolled out at once, and one-offs (`deis run`) run at once on the platform.
+DEPLOY_WORKERS = max(1, int(os.environ.get("DEIS_DEPLOY_WORKERS", "4")))
+JOB_WORKERS = max(1, int(os.environ.get("DEIS_JOB_WORKERS", "8")))
+# One-offs a user may have queued or running at once (429 beyond), and v1 clients that may wait
+# for one within a request at once, platform-wide (each holds a request worker meanwhile).
+JOBS_PER_USER = max(1, int(os.environ.get("DEIS_JOBS_PER_USER", "3")))
+WAITED_JOBS = max(0, int(os.environ.get("DEIS_WAITED_JOBS", "1")))
+JOB_OUTPUT_LIMIT = 1 << 20  # bytes of a one-off's output the controller keeps (the newest)
 # The router (nginx) the controller configures; `deis-platform up` starts it on these ports.
 ROUTER_HTTP_PORT = int(os.environ.get("DEIS_ROUTER_PORT", "80"))
 ROUTER_HTTPS_PORT = int(os.environ.get("DEIS_ROUTER_HTTPS_PORT", "443"))

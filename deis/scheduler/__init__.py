@@ -1,8 +1,12 @@
 """The scheduler interface: one class per engine (Docker, later Swarm), the same verbs for all.
 
-The controller decides what should run and hands the engine a `ReleaseSpec` (plain data, no
-database objects); a backend makes the engine match it. Until a backend is configured,
-`UnavailableScheduler` answers every runtime request with a clear reason (503).
+The controller decides what should run and hands the engine a `Convergence` (a `ReleaseSpec`,
+plain data with no database objects, and the counts); a backend makes the engine match it. The
+verbs are only what engines differ in: `converge` (the health-checked rollout), `reconcile_app`
+(the quick repair of what drifted), `remove`, `run`, `processes`, `endpoints`, `booting`, `apps`,
+`events`, `logs`. Until a backend is configured, `UnavailableScheduler` answers every runtime
+request with a clear reason (503). `deis.scheduler.fake.FakeScheduler` is an engine in memory
+for the controller's tests; tests/scheduler/engine_suite.py is what every engine must pass.
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ class DeployError(SchedulerError):
     def __init__(self, message: str, logs: list[str] | None = None):
         super().__init__(message)
         self.logs = logs or []
+
+
+class LockBusy(SchedulerError):
+    """The app is being changed by someone else (locked(app, blocking=False), or a lease)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,76 @@ class Endpoint:
 SwitchRoutes = Callable[[list[Endpoint], list[Endpoint]], None]
 
 
+class ProcessState:
+    """What a process is doing, as `deis ps` shows it."""
+
+    UP = "up"              # running and, for web, answering
+    STARTING = "starting"  # not yet promoted, or not yet listening / settled
+    CRASHED = "crashed"    # exited with an error, or restarting after one
+    DOWN = "down"          # stopped on purpose (exit 0 / SIGTERM), created, paused
+    ALL = (UP, STARTING, CRASHED, DOWN)
+
+
+@dataclass(frozen=True)
+class Process:
+    """One process of an app as the engine reports it."""
+
+    type: str
+    num: int | str
+    state: str  # a ProcessState value
+    release: str
+    name: str
+    id: str = ""
+    started: str | None = None
+    restarts: int = 0
+    exit_code: int | None = None
+    last_exit: dict | None = None  # {"at", "reason": "oom" | "exited", "exit_code"}
+    address: str = ""
+    port: int = 0
+
+    def as_json(self) -> dict:
+        return {"type": self.type, "num": self.num, "state": self.state, "release": self.release,
+                "name": self.name, "id": self.id, "started": self.started, "restarts": self.restarts,
+                "exit_code": self.exit_code, "last_exit": self.last_exit, "address": self.address,
+                "port": self.port}
+
+
+@dataclass(frozen=True)
+class Restart:
+    """Replace the processes (all, of `type`, or `type`.`num`) the engine started before `before`
+    (a Unix time): the time makes a restart idempotent, so a rollout resumed after a crash
+    replaces only what was not replaced yet."""
+
+    before: float
+    type: str | None = None
+    num: int | None = None
+
+    def covers(self, ptype: str, num: str | int, started: float | None) -> bool:
+        return (self.type is None or self.type == ptype) and (self.num is None or str(self.num) == str(num)) \
+            and (started is None or started < self.before)
+
+
+# Called as a rollout moves on: (phase, a line for the person who asked), the phase one of
+# starting, switching, retiring.
+Progress = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """What `converge` is asked: run `structure` ({type: count}) of `spec`, health-checked; route
+    with `switch`; report steps to `progress`; replace what `restart` covers."""
+
+    spec: ReleaseSpec
+    structure: dict
+    switch: SwitchRoutes | None = None
+    progress: Progress | None = None
+    restart: Restart | None = None
+
+    def say(self, phase: str, message: str) -> None:
+        if self.progress is not None:
+            self.progress(phase, message)
+
+
 def new_report() -> dict:
     """What a reconcile did: {"started", "restarted", "removed", "booting": [names], "deployed":
     [apps], "errors": {app: reason}}."""
@@ -111,25 +189,29 @@ class Scheduler:
         """Converge one app to `structure` of `spec` (None: nothing should run). Idempotent."""
         return {}
 
+    def converge(self, request: Convergence) -> None:
+        """Run `request.structure` of `request.spec`: keep what runs of it already, start the
+        missing processes (and replacements of what `request.restart` covers), health-check them,
+        switch the routes, then stop everything else. Raise DeployError and leave the processes
+        that served before serving when the new ones never become healthy. Idempotent: a
+        convergence cut short and asked again finishes the same way."""
+        raise NotImplementedError
+
     def deploy(self, spec: ReleaseSpec, structure: dict, switch: SwitchRoutes | None = None) -> None:
-        """Run `structure` ({type: count}) of `spec`: start the new processes, wait until they are
-        healthy, call `switch`, then stop the old ones. Raise DeployError and leave the old
-        processes serving when the new ones never become healthy."""
+        self.converge(Convergence(spec, structure, switch))
+
+    def run(self, spec: ReleaseSpec, command: str, timeout: float | None = None,
+            output: Callable[[str], None] | None = None) -> tuple[int, str]:
+        """Run a one-off command in a container of `spec`; return (exit code, output), and hand
+        `output` each piece of output as it comes."""
         raise NotImplementedError
 
-    def scale(self, spec: ReleaseSpec, structure: dict, switch: SwitchRoutes | None = None) -> None:
-        raise NotImplementedError
-
-    def restart(self, app: str, proc_type: str | None = None, num: int | None = None) -> list[dict]:
-        raise NotImplementedError
-
-    def run(self, spec: ReleaseSpec, command: str, timeout: float | None = None) -> tuple[int, str]:
-        """Run a one-off command in a container of `spec`; return (exit code, output)."""
+    def processes(self, app: str) -> list[Process]:
         raise NotImplementedError
 
     def state(self, app: str) -> list[dict]:
-        """The app's processes: [{type, num, state, release}], state one of up, crashed, starting, down."""
-        raise NotImplementedError
+        """The app's processes as the API shows them."""
+        return [p.as_json() for p in self.processes(app)]
 
     def endpoints(self, app: str) -> list[Endpoint]:
         raise NotImplementedError
@@ -137,10 +219,13 @@ class Scheduler:
     def logs(self, app: str, lines: int) -> list[str]:
         raise NotImplementedError
 
-    def destroy(self, app: str, images: list[str] | tuple = ()) -> None:
-        """Remove everything the app has in the engine: its containers, and `images` (built for it
-        alone) unless something else still uses them."""
+    def remove(self, app: str, images: list[str] | tuple = ()) -> None:
+        """Remove everything the app has in the engine: its processes, its network, and `images`
+        (built for it alone) unless something else still uses them."""
         raise NotImplementedError
+
+    def destroy(self, app: str, images: list[str] | tuple = ()) -> None:
+        self.remove(app, images)
 
 
 class UnavailableScheduler(Scheduler):
@@ -154,20 +239,13 @@ class UnavailableScheduler(Scheduler):
     def _refuse(self, what):
         raise SchedulerUnavailable(self.reason.format(what=what))
 
-    def deploy(self, spec, structure, switch=None):
-        # Recording a release is all there is to do without a runtime; scale/run report the gap.
-        return None
+    def converge(self, request):
+        self._refuse("started")
 
-    def scale(self, spec, structure, switch=None):
-        self._refuse("scaled")
-
-    def restart(self, app, proc_type=None, num=None):
-        self._refuse("restarted")
-
-    def run(self, spec, command, timeout=None):
+    def run(self, spec, command, timeout=None, output=None):
         self._refuse("run")
 
-    def state(self, app):
+    def processes(self, app):
         self._refuse("listed")
 
     def endpoints(self, app):
@@ -176,7 +254,7 @@ class UnavailableScheduler(Scheduler):
     def logs(self, app, lines):
         self._refuse("read for logs")
 
-    def destroy(self, app, images=()):
+    def remove(self, app, images=()):
         return None
 
 
@@ -186,7 +264,13 @@ def _docker() -> Scheduler:
     return DockerScheduler()
 
 
-_BACKENDS = {"none": UnavailableScheduler, "docker": _docker}
+def _fake() -> Scheduler:
+    from deis.scheduler.fake import FakeScheduler
+
+    return FakeScheduler.shared()
+
+
+_BACKENDS = {"none": UnavailableScheduler, "docker": _docker, "fake": _fake}
 
 
 def get_scheduler(name: str | None = None) -> Scheduler:

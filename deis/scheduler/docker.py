@@ -61,24 +61,30 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import wraps
+from typing import Callable
 
 from . import (
+    Convergence,
     DeployError,
     Endpoint,
+    LockBusy,
+    Process,
     ReleaseSpec,
+    Restart,
     Scheduler,
     SchedulerError,
     SwitchRoutes,
     merge_report,
     new_report,
 )
-from .health import http_check, settings_from_env, tcp_open
+from .health import Check, tcp_open
 
 TIMEOUT_EXIT_CODE = 124
 # Types that receive HTTP (and are health-checked on PORT): `web`, and `cmd`, an image's own CMD
 # when it has no Procfile (as Deis v1 routed Dockerfile and image apps).
 ROUTED = ("web", "cmd")
 START_PARALLEL = 6  # containers created and started at once by a rollout
+RUN_OUTPUT_LIMIT = 1 << 20  # characters of a one-off's output run() returns (the newest)
 ONEOFF_LEFTOVER_AFTER = 60.0  # seconds after a one-off finished that the reconciler removes it
 DEFAULT_PORT = 5000
 ALIVE = ("running", "restarting")
@@ -139,8 +145,32 @@ def _finished_at(attrs: dict) -> float | None:
     return _started_at(attrs, "FinishedAt")
 
 
-class LockBusy(SchedulerError):
-    """The app's lock is held by another change (locked(app, blocking=False))."""
+def _created_at(attrs: dict) -> float | None:
+    return _started_at({"State": {"Created": attrs.get("Created") or ""}}, "Created")
+
+
+def _tags(wanted) -> str:
+    """`web.1, web.2, worker.1` of (type, num) pairs."""
+    return ", ".join(f"{t}.{n}" for t, n in wanted)
+
+
+class _Tail:
+    """The newest `limit` characters of a stream of text."""
+
+    def __init__(self, limit: int):
+        self.limit, self.parts, self.size = limit, [], 0
+        self._lock = threading.Lock()
+
+    def add(self, text: str) -> None:
+        with self._lock:
+            self.parts.append(text)
+            self.size += len(text)
+            while self.size - len(self.parts[0]) >= self.limit and len(self.parts) > 1:
+                self.size -= len(self.parts.pop(0))
+
+    def text(self) -> str:
+        with self._lock:
+            return "".join(self.parts)[-self.limit:]
 
 
 @dataclass
@@ -408,10 +438,10 @@ class DockerScheduler(Scheduler):
         return {"entrypoint": ["bash", "-c"], "command": [command]}
 
     def _create(self, spec: ReleaseSpec, ptype: str, num: str, port: int, command: str | None,
-                oneoff: bool = False, restart: str = "no"):
+                oneoff: bool = False, restart: str = "no", name: str | None = None):
         import docker.errors
 
-        name = f"{spec.app}.{spec.release}.{ptype}.{num}"
+        name = name or f"{spec.app}.{spec.release}.{ptype}.{num}"
         labels = {self.label("managed"): "1", self.label("app"): spec.app, self.label("release"): spec.release,
                   self.label("type"): ptype, self.label("num"): str(num), self.label("port"): str(port)}
         if oneoff:
@@ -495,10 +525,11 @@ class DockerScheduler(Scheduler):
     # -- health ---------------------------------------------------------------------------------
 
     def _await_healthy(self, spec: ReleaseSpec, procs: list[_Proc], port: int) -> None:
-        """Wait until every proc is healthy; raise DeployError naming the first that cannot be."""
-        url, check_timeout, initial_delay = settings_from_env(spec.env, self.health_timeout)
+        """Wait until every proc is healthy; raise DeployError naming the first that cannot be.
+        Web: an HTTP answer on PORT (see health.Check); others: up `settle` s by the engine's clock."""
+        check = Check.from_env(spec.env, self.health_timeout)
         started = time.monotonic()
-        deadline = started + initial_delay + self.deploy_timeout
+        deadline = started + check.initial_delay + self.deploy_timeout
         waiting = {p.name: p for p in procs}
         reasons: dict[str, str] = {}
         while waiting:
@@ -509,20 +540,15 @@ class DockerScheduler(Scheduler):
                 if proc.status != "running":
                     continue
                 if proc.type not in ROUTED:
-                    if time.monotonic() - started >= self.settle:
+                    if self._least_uptime([proc]) >= self.settle:
                         del waiting[name]
                     continue
-                if time.monotonic() - started < initial_delay:
+                if time.monotonic() - started < check.initial_delay:
                     continue
-                address = self._address(proc)
-                if not tcp_open(address, port, timeout=min(1.0, check_timeout)):
-                    reasons[name] = f"{proc.tag} did not accept connections on port {port}"
+                ok, what = check.probe(self._address(proc), port)
+                if not ok:
+                    reasons[name] = f"{proc.tag} {what}"
                     continue
-                if url:
-                    ok, what = http_check(address, port, url, timeout=check_timeout)
-                    if not ok:
-                        reasons[name] = f"{proc.tag} {what}"
-                        continue
                 del waiting[name]
             if not waiting:
                 return
@@ -546,15 +572,17 @@ class DockerScheduler(Scheduler):
 
     # -- rollout: deploy and scale are the same convergence ------------------------------------
 
-    def _rollout(self, spec: ReleaseSpec, structure: dict, switch: SwitchRoutes | None) -> None:
-        """Make `structure` of `spec` run: keep this release's live processes that are still wanted,
-        start and health-check the missing ones, switch, then retire everything else."""
+    def _rollout(self, request: Convergence) -> None:
+        """Make `structure` of `spec` run: keep this release's live processes that are still wanted
+        (and not covered by the restart), start and health-check the missing ones, switch, then
+        retire everything else."""
+        spec, structure, switch = request.spec, request.structure, request.switch
         wanted = self._wanted(spec, structure)
         procs = self._procs(spec.app)
         keep = {}
-        for proc in procs:
+        for proc in procs:  # sorted oldest first: a replacement wins over the one it replaces
             if proc.release == spec.release and (proc.type, proc.num) in wanted and proc.status in ALIVE \
-                    and proc.promoted:
+                    and proc.promoted and not self._restart_covers(request.restart, proc):
                 keep[(proc.type, proc.num)] = proc
         retire = [p for p in procs if (p.type, p.num) not in keep or keep[(p.type, p.num)] is not p]
         missing = [w for w in wanted if w not in keep]
@@ -563,15 +591,22 @@ class DockerScheduler(Scheduler):
         for proc in [p for p in retire if p.release == spec.release and (p.status not in ALIVE or not p.promoted)]:
             self._remove_now(proc.container)
             retire.remove(proc)
+        # Live ones a restart replaces keep their name until they are retired.
+        taken = {p.name for p in retire}
 
         new: list[_Proc] = []
         if missing:
             port = self.port(spec)
             guard = threading.Lock()
+            request.say("starting", f"starting {_tags(missing)} of {spec.release}; health check: "
+                        f"{Check.from_env(spec.env, self.health_timeout).describe(port)}")
 
             def start(wanted: tuple[str, str]) -> None:
                 ptype, num = wanted
-                container = self._create(spec, ptype, num, port, self._command_for(spec, ptype))
+                name = f"{spec.app}.{spec.release}.{ptype}.{num}"
+                if name in taken:
+                    name += f".{secrets.token_hex(3)}"
+                container = self._create(spec, ptype, num, port, self._command_for(spec, ptype), name=name)
                 with guard:  # recorded before it starts, so a failure anywhere removes it
                     new.append(_Proc(container, spec.app, spec.release, ptype, num, port, False))
                 container.start()
@@ -581,8 +616,11 @@ class DockerScheduler(Scheduler):
                 with ThreadPoolExecutor(max_workers=min(START_PARALLEL, len(missing))) as pool:
                     list(pool.map(start, missing))
                 new.sort(key=lambda p: p.key)
-                self._await_healthy(spec, new, port)
-                self._switch_on_probation(spec, switch, list(keep.values()), new, retire)
+                # Web traffic switches once the web processes answer; the other types' checks run
+                # on during the probation and fail the rollout (routing back) should they fail.
+                self._await_healthy(spec, [p for p in new if p.type in ROUTED], port)
+                request.say("switching", "routing to the new processes")
+                self._switch_on_probation(request, list(keep.values()), new, retire, port)
                 for proc in new:
                     proc.container.update(restart_policy={"Name": self.restart_policy})
                     proc.container.reload()
@@ -594,7 +632,14 @@ class DockerScheduler(Scheduler):
                 raise
         elif switch is not None:
             self._switch(spec, switch, self._endpoints_of(list(keep.values())))
+        if retire:
+            request.say("retiring", f"stopping {_tags([(p.type, p.num) for p in retire])}"
+                        f" of {', '.join(sorted({p.release for p in retire}))}")
         self._stop_and_remove(retire)
+
+    @staticmethod
+    def _restart_covers(restart: Restart | None, proc: _Proc) -> bool:
+        return restart is not None and restart.covers(proc.type, proc.num, _created_at(proc.attrs))
 
     def _endpoints_of(self, procs: list[_Proc]) -> list[Endpoint]:
         routed = [p for p in procs if p.type in ROUTED]
@@ -610,20 +655,24 @@ class DockerScheduler(Scheduler):
             raise DeployError(f"Switching routes to release {spec.release} of {spec.app} failed: {exc}; "
                               "the processes running before keep serving.") from exc
 
-    def _switch_on_probation(self, spec: ReleaseSpec, switch: SwitchRoutes | None, keep: list[_Proc],
-                             new: list[_Proc], retire: list[_Proc]) -> None:
-        """Route to the healthy new processes at once, with the ones serving before as the router's
-        backups (they take the requests should a new one fail), while the new ones must stay up
-        `min_uptime` s; then drop the backups. A new process that dies meanwhile fails the deploy
-        and the route goes back to what served before: it never replaced the running release."""
+    def _switch_on_probation(self, request: Convergence, keep: list[_Proc], new: list[_Proc],
+                             retire: list[_Proc], port: int) -> None:
+        """Route to the healthy new web processes at once, with the ones serving before as the
+        router's backups (they take the requests should a new one fail), while the new processes
+        must stay up `min_uptime` s and the other types pass their checks; then drop the backups.
+        A failure meanwhile fails the rollout and the route goes back to what served before: it
+        never replaced the running release."""
+        spec, switch = request.spec, request.switch
         before = self._endpoints_of(keep + [p for p in retire if p.promoted])
         after = self._endpoints_of(keep + new)
         backups = [e for e in before if _endpoint_key(e) not in {_endpoint_key(a) for a in after}]
-        if self._least_uptime(new) >= self.min_uptime:
+        others = [p for p in new if p.type not in ROUTED]
+        if not others and self._least_uptime(new) >= self.min_uptime:
             backups = []  # up long enough already (a slow check): one switch, as without probation
         if switch is not None:
             self._switch(spec, switch, after, backups)
         try:
+            self._await_healthy(spec, others, port)
             self._await_uptime(spec, new)
         except DeployError:
             if switch is not None and backups:
@@ -658,44 +707,41 @@ class DockerScheduler(Scheduler):
     # -- the Scheduler verbs --------------------------------------------------------------------
 
     @_docker_errors
-    def deploy(self, spec: ReleaseSpec, structure: dict, switch: SwitchRoutes | None = None) -> None:
-        with self._locked(spec.app):
-            self._rollout(spec, structure, switch)
+    def converge(self, request: Convergence) -> None:
+        with self._locked(request.spec.app):
+            self._rollout(request)
 
-    @_docker_errors
     def scale(self, spec: ReleaseSpec, structure: dict, switch: SwitchRoutes | None = None) -> None:
-        """Add or remove processes of the running release; a full deploy when `spec` is another
-        release than the one running (the same convergence either way)."""
-        with self._locked(spec.app):
-            self._rollout(spec, structure, switch)
+        """Add or remove processes of the running release (the same convergence as a deploy)."""
+        self.converge(Convergence(spec, structure, switch))
 
     @_docker_errors
-    def restart(self, app: str, proc_type: str | None = None, num: int | None = None) -> list[dict]:
-        with self._locked(app):
-            procs = [p for p in self._procs(app)
-                     if (proc_type is None or p.type == proc_type) and (num is None or p.num == str(num))]
-            if not procs:
-                return []
-
-            def restart(proc):
-                proc.container.restart(timeout=self._grace_seconds)
-                proc.container.reload()
-
-            with ThreadPoolExecutor(max_workers=min(16, len(procs))) as pool:
-                list(pool.map(restart, procs))
-            return [self._describe(p) for p in procs]
-
-    @_docker_errors
-    def run(self, spec: ReleaseSpec, command: str, timeout: float | None = None) -> tuple[int, str]:
+    def run(self, spec: ReleaseSpec, command: str, timeout: float | None = None,
+            output: Callable[[str], None] | None = None) -> tuple[int, str]:
         """A one-off container of `spec` running `command`; removed afterwards. On timeout it is
-        killed and the exit code is 124."""
+        killed and the exit code is 124. What it prints goes to `output` as it comes (read from
+        the engine's log stream); the returned output is its last RUN_OUTPUT_LIMIT characters."""
         import docker.errors
 
         timeout = self.run_timeout if timeout is None else timeout
         port = self.port(spec)
         container = self._create(spec, "run", secrets.token_hex(4), port, command, oneoff=True)
+        kept = _Tail(RUN_OUTPUT_LIMIT)
+
+        def follow():
+            try:
+                for chunk in container.logs(stdout=True, stderr=True, stream=True, follow=True):
+                    text = chunk.decode("utf-8", "replace")
+                    kept.add(text)
+                    if output is not None:
+                        output(text)
+            except Exception:  # noqa: BLE001 - the container went; what was read is kept
+                pass
+
         try:
             container.start()
+            reader = threading.Thread(target=follow, name=f"run-{container.name}", daemon=True)
+            reader.start()
             deadline = time.monotonic() + timeout
             timed_out = False
             while True:
@@ -710,23 +756,26 @@ class DockerScheduler(Scheduler):
                         pass
                     break
                 time.sleep(min(self.poll, 0.1))
-            output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+            reader.join(timeout=10)  # the stream ends with the container
             if timed_out:
-                if output and not output.endswith("\n"):
-                    output += "\n"
-                output += f"Timed out after {timeout:g} s: `{command}` was killed.\n"
-                return TIMEOUT_EXIT_CODE, output
-            return int(container.attrs["State"].get("ExitCode", 1)), output
+                note = ("" if kept.text().endswith("\n") or not kept.text() else "\n") + \
+                    f"Timed out after {timeout:g} s: `{command}` was killed.\n"
+                kept.add(note)
+                if output is not None:
+                    output(note)
+                return TIMEOUT_EXIT_CODE, kept.text()
+            container.reload()
+            return int(container.attrs["State"].get("ExitCode", 1)), kept.text()
         finally:
             self._remove_now(container)
 
-    def _describe(self, proc: _Proc) -> dict:
+    def _describe(self, proc: _Proc) -> Process:
         state = proc.attrs.get("State", {})
-        return {"type": proc.type, "num": int(proc.num) if proc.num.isdigit() else proc.num,
-                "state": self._state_of(proc), "release": proc.release, "name": proc.name,
-                "id": proc.container.id[:12], "started": state.get("StartedAt"),
-                "restarts": proc.attrs.get("RestartCount", 0), "exit_code": state.get("ExitCode"),
-                "last_exit": self._last_exit(proc), "address": self._address(proc), "port": proc.port}
+        return Process(type=proc.type, num=int(proc.num) if proc.num.isdigit() else proc.num,
+                       state=self._state_of(proc), release=proc.release, name=proc.name,
+                       id=proc.container.id[:12], started=state.get("StartedAt"),
+                       restarts=proc.attrs.get("RestartCount", 0), exit_code=state.get("ExitCode"),
+                       last_exit=self._last_exit(proc), address=self._address(proc), port=proc.port)
 
     def _last_exit(self, proc: _Proc) -> dict | None:
         """When and how the process last died: {"at", "reason": "oom" | "exited", "exit_code"}.
@@ -771,7 +820,7 @@ class DockerScheduler(Scheduler):
         return "up" if uptime >= self.settle else "starting"
 
     @_docker_errors
-    def state(self, app: str) -> list[dict]:
+    def processes(self, app: str) -> list[Process]:
         return [self._describe(p) for p in self._procs(app)]
 
     @_docker_errors
@@ -818,7 +867,7 @@ class DockerScheduler(Scheduler):
         return [entry[-1] for entry in entries[-lines:]]
 
     @_docker_errors
-    def destroy(self, app: str, images: list[str] | tuple = ()) -> None:
+    def remove(self, app: str, images: list[str] | tuple = ()) -> None:
         """Remove every container of the app (one-offs too), at once, then `images`; an image
         another container still uses stays."""
         import docker.errors
@@ -906,7 +955,7 @@ class DockerScheduler(Scheduler):
         if wanted and (others_alive or unpromoted):
             # A rollout cut short (its processes never promoted, or the old ones never retired):
             # finish it health-checked, with the old processes serving until the switch.
-            self._rollout(spec, structure, switch)
+            self._rollout(Convergence(spec, structure, switch))
             report["deployed"].append(spec.app)
             return
         extras = [p for p in procs if ours.get((p.type, p.num)) is not p]

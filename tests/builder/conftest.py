@@ -193,7 +193,7 @@ def builder_platform(tmp_path_factory):
            "DEIS_ROUTER_HTTPS_PORT": str(https_port)}
     router = Router(data_dir, http_port=http_port, https_port=https_port)
     router.start()
-    controller, stop_controller = start_live_controller(data_dir, env)
+    controller, stop_controller = start_live_controller(data_dir, env, deployer=True)
     live = LiveController(controller)
     live.admin = live.register("admin")
     log = open(data_dir / "builder-server.log", "ab")

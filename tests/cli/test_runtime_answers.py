@@ -18,6 +18,14 @@ PROCESSES = [{"type": "worker", "num": 1, "state": "crashed", "release": "v2",
              {"type": "web", "num": 1, "state": "up", "release": "v3"}]
 
 
+JOB_OUTPUT = "Operations to perform:\n  Apply all migrations\nNo migrations to apply.\n"
+
+
+def job(output: str, offset: int, state: str) -> dict:
+    return {"uuid": "5f0c1b3e-0000-4000-8000-000000000001", "state": state, "output": output,
+            "offset": offset + len(output), "exit_code": 3 if state == "failed" else None}
+
+
 class StandIn(BaseHTTPRequestHandler):
     """Log polls see one more line each time, then a 503; run answers [exit code, output]; the app
 `demo` has three processes."""
@@ -34,6 +42,11 @@ class StandIn(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self):
+        if self.path.startswith("/v1/apps/demo/jobs/"):  # the output grows by a line a read
+            offset = int(self.path.partition("offset=")[2] or 0)
+            done = offset >= len(JOB_OUTPUT) - len(JOB_OUTPUT.splitlines(True)[-1])
+            return self.answer(200, job(JOB_OUTPUT[offset:].splitlines(True)[0] if offset < len(JOB_OUTPUT) else "",
+                                        offset, "failed" if done else "running"))
         if self.path.startswith("/v1/apps/demo/containers"):
             return self.answer(200, {"count": len(PROCESSES), "next": None, "previous": None, "results": PROCESSES})
         if self.path.startswith("/v1/apps/quiet/logs"):
@@ -50,6 +63,10 @@ class StandIn(BaseHTTPRequestHandler):
             return self.answer(204)
         if self.path.endswith("/restart"):
             return self.answer(200, PROCESSES)
+        if self.path == "/v1/apps/demo/jobs":
+            return self.answer(201, job("", 0, "pending"))
+        if self.path.endswith("/jobs"):  # an older controller: no jobs, the run is answered in full
+            return self.answer(404, {"detail": "Not found."})
         self.answer(200, [3, f"ran {body['command']}\n"])
 
     def log_message(self, *args):
@@ -82,8 +99,13 @@ def test_logs_follow_prints_new_lines_until_an_error(deis, stand_in):
     assert "Error: The runtime went away." in result.err
 
 
-def test_run_prints_the_output_and_exits_with_its_code(deis, stand_in):
+def test_run_follows_the_jobs_output_and_exits_with_its_code(deis, stand_in):
     result = deis("run", "-a", "demo", "python", "manage.py", "migrate")
+    assert result.code == 3 and result.out == JOB_OUTPUT
+
+
+def test_run_on_a_controller_without_jobs_prints_the_answer_and_exits_with_its_code(deis, stand_in):
+    result = deis("run", "-a", "legacy", "python", "manage.py", "migrate")
     assert result.code == 3 and result.out == "ran python manage.py migrate\n"
 
 

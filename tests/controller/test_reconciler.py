@@ -3,6 +3,7 @@ kept while replacements boot, the work queue, and what a worker does when the ap
 
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -10,7 +11,7 @@ from deis.controller.api import follower, runtime
 from deis.controller.api.models import App
 from deis.router import Route
 from deis.scheduler import Endpoint, Scheduler, new_report
-from deis.scheduler.docker import LockBusy
+from deis.scheduler import LockBusy
 
 
 class StandInRouter:
@@ -26,6 +27,7 @@ class StandInRouter:
                 self.served.pop(app, None)
             else:
                 self.served[app] = route
+        return SimpleNamespace(rejected={}, unconfirmed=False, warnings=[])
 
     def running(self):
         return True
@@ -52,8 +54,9 @@ class StandInEngine(Scheduler):
     def apps(self):
         return set(self.engine_apps)
 
-    def deploy(self, spec, structure, switch=None):
-        self.engine_apps.add(spec.app)
+    def converge(self, request):
+        self.engine_apps.add(request.spec.app)
+        self.reconcile_app(request.spec, request.structure)
 
     def reconcile_app(self, spec, structure, app=None, switch=None):
         name = spec.app if spec is not None else app

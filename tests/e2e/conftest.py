@@ -1,5 +1,5 @@
 """A whole platform for end-to-end tests: controller (Docker scheduler), nginx router, logger and
-reconciler, in a data directory, label namespace and ports of its own."""
+deployer, in a data directory, label namespace and ports of its own."""
 
 import sys
 import uuid
@@ -29,9 +29,8 @@ def runtime(tmp_path_factory):
            "DEIS_ROUTER_HTTPS_PORT": str(https_port), "DEIS_RECONCILE_INTERVAL": "1"}
     router = Router(data_dir, http_port=http_port, https_port=https_port)
     router.start()
-    controller, stop = start_live_controller(data_dir, env)
-    daemons = [Daemon("logger", [sys.executable, "-m", "deis.logger", "--data-dir", str(data_dir)], data_dir),
-               Daemon("reconciler", [sys.executable, "-m", "deis.controller", "reconcile"], data_dir)]
+    controller, stop = start_live_controller(data_dir, env, deployer=True)
+    daemons = [Daemon("logger", [sys.executable, "-m", "deis.logger", "--data-dir", str(data_dir)], data_dir)]
     for daemon in daemons:
         daemon.start(controller.environment)
     live = LiveController(controller)

@@ -28,7 +28,7 @@ import pytest
 
 from deis.platform import Controller
 from deis.scheduler.docker import purge
-from tests.conftest import LiveController
+from tests.conftest import ApiUser, LiveController
 from tests.e2e.test_engine_restart import engine_answers, restart_dockerd
 from tests.scheduler.busybox_image import ensure_image
 from tests.scheduler.test_docker import wait_for
@@ -202,7 +202,9 @@ def assert_consistent(fleet, limit: float = 30.0) -> None:
                 problems.append(f"{app}: releases {versions}")
             wanted = sorted(f"{app}.v{current}.{t}.{n}" for t, c in structure.items() for n in range(1, c + 1))
             found = containers(fleet, app)
-            names = sorted(c.name for c in found)
+            ns = fleet["namespace"]  # a restarted process has a name of its own: compare by labels
+            names = sorted(f"{app}.{c.labels[ns + '.release']}.{c.labels[ns + '.type']}.{c.labels[ns + '.num']}"
+                           for c in found)
             if names != wanted or any(c.status != "running" for c in found):
                 problems.append(f"{app}: {[(c.name, c.status) for c in found]} != {wanted}")
             addresses = sorted(next(iter(c.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
@@ -244,6 +246,10 @@ def router_pids(data_dir: Path) -> list[int]:
         except (OSError, IndexError):
             continue
     return [master, *workers]
+
+
+def deployer_pids(data_dir: Path) -> list[int]:
+    return platform_pids(data_dir, "deis.controller deploy") or platform_pids(data_dir, "deis.controller reconcile")
 
 
 def kill9(pids: list[int]) -> None:
@@ -329,13 +335,13 @@ def test_a_builder_killed_and_restarted_by_the_supervisor_leaves_every_app_servi
 
 def test_a_killed_reconciler_is_restarted_and_replaces_what_died_meanwhile(fleet):
     solo = next(a for a in fleet["apps"] if a.startswith("solo"))
-    pids = platform_pids(fleet["data_dir"], "deis.controller reconcile")
+    pids = deployer_pids(fleet["data_dir"])
     assert pids
     t0 = time.monotonic()
     kill9(pids)
     [web] = [c for c in containers(fleet, solo) if ".web." in c.name]
     web.kill()
-    assert wait_for(lambda: platform_pids(fleet["data_dir"], "deis.controller reconcile"), 10)
+    assert wait_for(lambda: deployer_pids(fleet["data_dir"]), 10)
     seconds = wait_serving(fleet, t0, 15)
     record(fleet, "SIGKILL of the reconciler, then docker kill of a web process", t0, seconds)
     assert_consistent(fleet)
@@ -405,6 +411,81 @@ def test_a_controller_killed_during_a_deploy_that_never_becomes_healthy_leaves_i
     seconds = time.monotonic() - t0
     assert fleet["load"].failed(t0, time.monotonic()) == 0
     record(fleet, "SIGKILL of the controller during a deploy that never becomes healthy", t0, seconds)
+    assert_consistent(fleet)
+
+
+def quiet(user) -> ApiUser:
+    """The same user, not waiting after a change (as the v1 client): the answer comes at once."""
+    return ApiUser(user.base, user.username, user.token, settle=False)
+
+
+def _rolled_out(fleet, app: str, version: int) -> bool:
+    """Only `version`'s processes run, each promoted (its check passed), and the release says so."""
+    found = containers(fleet, app)
+    ns = fleet["namespace"]
+    return bool(found) and all(c.labels[f"{ns}.release"] == f"v{version}" and c.status == "running"
+                               and c.attrs["HostConfig"]["RestartPolicy"]["Name"] != "no" for c in found) \
+        and release_of(fleet, app, version).get("state") == "deployed"
+
+
+def test_a_deployer_killed_in_the_middle_of_a_rollout_is_restarted_and_completes_it(fleet):
+    busy = next(a for a in fleet["apps"] if a.startswith("busy"))
+    user = quiet(fleet["user"])
+    t0 = time.monotonic()
+    answer = user.post(f"/v1/apps/{busy}/config", json={"values": {"HEALTHCHECK_INITIAL_DELAY": "3"}})
+    assert answer.status_code == 201
+    version = int(answer.headers["Deis-Release"])
+    new = f"{busy}.v{version}.web.1"
+    assert wait_for(lambda: any(c.name == new for c in containers(fleet, busy)), 10), "the rollout never started"
+    time.sleep(0.5)  # in the health check's initial delay now
+    pids = deployer_pids(fleet["data_dir"])
+    kill9(pids)
+    assert wait_for(lambda: [p for p in deployer_pids(fleet["data_dir"]) if p not in pids], 10), "not restarted"
+    assert wait_for(lambda: _rolled_out(fleet, busy, version), 40), \
+        ([(c.name, c.status) for c in containers(fleet, busy)], release_of(fleet, busy, version))
+    seconds = time.monotonic() - t0
+    assert fleet["load"].failed(t0, time.monotonic()) == 0
+    rollout = user.get(f"/v1/apps/{busy}/rollout").json()
+    assert rollout["phase"] == "deployed" and rollout["observed"] == rollout["generation"]
+    record(fleet, "SIGKILL of the deployer during a rollout (completed by its successor)", t0, seconds)
+    assert_consistent(fleet)
+
+
+def test_a_rolling_restart_under_load_loses_no_request(fleet):
+    pair = next(a for a in fleet["apps"] if a.startswith("pair"))
+    before = {c.id for c in containers(fleet, pair)}
+    t0 = time.monotonic()
+    answer = fleet["user"].post(f"/v1/apps/{pair}/containers/restart")
+    assert answer.status_code == 200 and answer.rollout["phase"] == "deployed", answer.rollout
+    seconds = time.monotonic() - t0
+    after = {c.id for c in containers(fleet, pair)}
+    assert len(after) == 2 and not before & after  # every process replaced
+    wait_serving(fleet, t0, 10)
+    assert fleet["load"].failed(t0, time.monotonic()) == 0
+    record(fleet, "ps:restart of web=2 (rolling)", t0, seconds)
+    assert_consistent(fleet)
+
+
+def test_the_api_answers_at_once_while_every_app_deploys_slowly(fleet):
+    """Every app's change takes 4 s to pass its check: each POST is answered while nothing is
+    deployed yet, and the API lists apps meanwhile; then all of them complete."""
+    user = quiet(fleet["user"])
+    apps = sorted(fleet["apps"])
+    t0 = time.monotonic()
+    versions = {}
+    for app in apps:
+        answer = user.post(f"/v1/apps/{app}/config", json={"values": {"HEALTHCHECK_INITIAL_DELAY": "4"}})
+        assert answer.status_code == 201
+        versions[app] = int(answer.headers["Deis-Release"])
+    posted = time.monotonic() - t0
+    listed = [user.get("/v1/apps").status_code for _ in range(20)]
+    pending = [app for app in apps if release_of(fleet, app, versions[app])["state"] in ("pending", "deploying")]
+    assert listed == [200] * 20
+    assert pending == apps  # the answers came before any rollout could finish
+    assert wait_for(lambda: all(_rolled_out(fleet, app, versions[app]) for app in apps), 60)
+    assert fleet["load"].failed(t0, time.monotonic()) == 0
+    record(fleet, f"{len(apps)} slow deploys at once: all POSTs answered in {posted:.2f} s", t0,
+           time.monotonic() - t0)
     assert_consistent(fleet)
 
 
@@ -493,7 +574,9 @@ def test_the_reconcilers_log_is_dated(fleet):
     import re
 
     dated = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
-    lines = (fleet["data_dir"] / "logs" / "reconciler.log").read_text().splitlines()
+    logs = fleet["data_dir"] / "logs"
+    lines = ((logs / "deployer.log") if (logs / "deployer.log").exists() else (logs / "reconciler.log")) \
+        .read_text().splitlines()
     assert any(dated.match(ln) for ln in lines), lines[-20:]
     undated, in_traceback, previous = [], False, ""
     for line in lines:

@@ -34,12 +34,13 @@ def test_deploy_serve_config_and_failed_release(runtime):
 
     broken = user.post(f"/v1/apps/{app}/builds", json={"image": runtime["image"],
                                                          "procfile": {"web": "echo cannot start; exit 1"}})
-    assert broken.status_code == 503
-    detail = broken.json()["detail"]
+    assert broken.status_code == 201  # recorded at once; the deployer finds it cannot run
+    assert broken.rollout["phase"] == "failed"
+    detail = broken.rollout["error"]
     assert "v4 did not become healthy" in detail
     assert "Last lines of its output:\n  cannot start" in detail  # the process's own words
     release = user.get(f"/v1/apps/{app}/releases/v4").json()
-    assert release["failed"] is True and "cannot start" in release["failure"]
+    assert release["failed"] is True and release["state"] == "failed" and "cannot start" in release["failure"]
     assert through_router(runtime, f"{app}.localhost").status_code == 200  # v3 still serves
     assert {p["release"] for p in user.get(f"/v1/apps/{app}/containers").json()["results"]} == {"v3"}
 

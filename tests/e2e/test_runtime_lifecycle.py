@@ -72,16 +72,21 @@ def test_a_crashing_process_restarts_shows_crashed_and_its_lines_are_kept(runtim
 def test_ps_restart_replaces_the_processes_and_the_app_keeps_serving(runtime):
     user, app = new_app(runtime)
     assert user.post(f"/v1/apps/{app}/scale", json={"web": 2}).status_code == 204
-    before = {p["name"]: p["started"] for p in processes(user, app)}
+    before = {(p["type"], p["num"]): p["id"] for p in processes(user, app)}
     answer = user.post(f"/v1/apps/{app}/containers/web/1/restart")
     assert answer.status_code == 200, answer.text
+    assert answer.rollout["phase"] == "deployed", answer.rollout
     assert [(p["type"], p["num"]) for p in answer.json()] == [("web", 1)]
-    after = {p["name"]: p["started"] for p in processes(user, app)}
-    assert after[f"{app}.v2.web.1"] != before[f"{app}.v2.web.1"]
-    assert after[f"{app}.v2.web.2"] == before[f"{app}.v2.web.2"]
-    assert user.post(f"/v1/apps/{app}/containers/restart").status_code == 200
-    assert wait_for(lambda: through_router(runtime, f"{app}.localhost").status_code == 200)
-    assert user.post(f"/v1/apps/{app}/containers/nope/restart").json() == []
+    after = {(p["type"], p["num"]): p["id"] for p in processes(user, app)}
+    assert set(after) == {("web", 1), ("web", 2)}
+    assert after[("web", 1)] != before[("web", 1)]  # a new process in its place
+    assert after[("web", 2)] == before[("web", 2)]
+    everything = user.post(f"/v1/apps/{app}/containers/restart")
+    assert everything.status_code == 200 and everything.rollout["phase"] == "deployed"
+    assert not set(before.values()) & {p["id"] for p in processes(user, app)}
+    assert through_router(runtime, f"{app}.localhost").status_code == 200
+    assert user.post(f"/v1/apps/{app}/containers/nope/restart").status_code == 404
+    assert user.post(f"/v1/apps/{app}/containers/web/9/restart").status_code == 404
     user.delete(f"/v1/apps/{app}")
 
 
@@ -94,8 +99,8 @@ def test_release_phase_runs_before_the_switch_and_a_failure_keeps_the_old_releas
 
     failing = user.post(f"/v1/apps/{app}/builds", json={
         "image": runtime["image"], "procfile": {"web": WEB, "release": "echo cannot migrate; exit 2"}})
-    assert failing.status_code == 503
-    detail = failing.json()["detail"]
+    assert failing.status_code == 201 and failing.rollout["phase"] == "failed"
+    detail = failing.rollout["error"]
     assert "v4 was not deployed" in detail and "exited with code 2" in detail
     release = user.get(f"/v1/apps/{app}/releases/v4").json()
     assert release["failed"] is True and "cannot migrate" in release["failure"]
@@ -168,10 +173,19 @@ def test_destroy_leaves_no_container_image_route_or_log(runtime):
         assert ran.status_code == 200, ran.text
         assert logs(user, app)
         assert user.delete(f"/v1/apps/{app}").status_code == 204
+        assert through_router(runtime, f"{app}.localhost").status_code == 404  # gone for users at once
+        # The deployer removes its processes and image right after.
         label = f"{runtime['namespace']}.app={app}"
-        assert client.containers.list(all=True, filters={"label": label}) == []
-        with pytest.raises(docker.errors.ImageNotFound):
-            client.images.get(own)
+        assert wait_for(lambda: client.containers.list(all=True, filters={"label": label}) == [], 20)
+
+        def image_gone():
+            try:
+                client.images.get(own)
+            except docker.errors.ImageNotFound:
+                return True
+            return False
+
+        assert wait_for(image_gone, 10)
     finally:  # a failure above must not leave the tag behind on the machine
         with contextlib.suppress(docker.errors.APIError):  # gone already, or still in use
             client.images.remove(own, force=True)

@@ -312,16 +312,7 @@ def test_a_crash_loop_shows_crashed_with_its_last_exit_between_crashes(sched, sp
     assert proc["last_exit"]["exit_code"] == 137
 
 
-def test_restart(sched, spec, app, docker_client, namespace):
-    sched.deploy(spec(app, 1), {"web": 2, "worker": 1})
-    before = {c.name: c.attrs["State"]["StartedAt"] for c in containers(docker_client, namespace, app)}
-    restarted = sched.restart(app, "web", 2)
-    assert [(p["type"], p["num"]) for p in restarted] == [("web", 2)]
-    after = {c.name: c.attrs["State"]["StartedAt"] for c in containers(docker_client, namespace, app)}
-    assert after[f"{app}.v1.web.2"] != before[f"{app}.v1.web.2"]
-    assert after[f"{app}.v1.web.1"] == before[f"{app}.v1.web.1"]
-    assert len(sched.restart(app)) == 3
-    assert sched.restart(app, "nope") == []
+# Restarts are rollouts (Convergence.restart): tests/scheduler/engine_suite.py covers them.
 
 
 # -- one-offs --------------------------------------------------------------------------------------

@@ -134,6 +134,9 @@ def apps_logs(app, lines, follow):
         return
 
 
+JOB_POLL = 0.25  # s between reads of a one-off's output
+
+
 @click.command("apps:run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @app_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
@@ -146,13 +149,28 @@ def apps_run(ctx, app, command):
     app = current_app(app)
     line = " ".join(command)
     echo(f"Running `{line}`...", err=True)
-    answer = client().post(f"/v1/apps/{app}/run", {"command": line}).json()
+    c = client()
+    started = c.request("POST", f"/v1/apps/{app}/jobs", ok=(201, 404, 405), json={"command": line})
+    if started.status_code != 201:  # a controller without jobs: it runs the command within the request
+        answer = c.post(f"/v1/apps/{app}/run", {"command": line}).json()
+        try:
+            exit_code, output = answer
+        except (TypeError, ValueError):
+            raise DeisError(f"unexpected answer from the controller: {json.dumps(answer)[:200]}")
+        echo(output, nl=False)
+        ctx.exit(int(exit_code))
+    job = started.json()
     try:
-        exit_code, output = answer
-    except (TypeError, ValueError):
-        raise DeisError(f"unexpected answer from the controller: {json.dumps(answer)[:200]}")
-    echo(output, nl=False)
-    ctx.exit(int(exit_code))
+        while True:
+            echo(job.get("output", ""), nl=False)
+            if job["state"] not in ("pending", "running"):
+                break
+            time.sleep(JOB_POLL)
+            job = c.get(f"/v1/apps/{app}/jobs/{job['uuid']}?offset={job['offset']}").json()
+    except KeyboardInterrupt:
+        echo(f"\nStopped following; the one-off goes on (job {job['uuid']}).", err=True)
+        ctx.exit(130)
+    ctx.exit(int(job["exit_code"]) if job.get("exit_code") is not None else 1)
 
 
 @click.command("apps:destroy")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..common import app_option, client, current_app, release_of
+from ..common import app_option, await_rollout, client, current_app, release_of
 from ..errors import DeisError
 from ..output import echo, fields, heading, table, working
 
@@ -67,8 +67,10 @@ def builds_create(image, app, procfile):
         body["procfile"] = parse_procfile(procfile, "--procfile")
     elif Path("Procfile").is_file():
         body["procfile"] = parse_procfile(Path("Procfile").read_text(), "Procfile")
-    with working("Creating build..."):
-        response = client().post(f"/v1/apps/{app}/builds", body)
+    c = client()
+    with working("Creating build...") as status:
+        response = c.post(f"/v1/apps/{app}/builds", body)
+        await_rollout(c, app, response, status)
     echo(f"Creating build... done, {release_of(response)}")
 
 

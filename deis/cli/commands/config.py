@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..common import app_option, assignments, client, current_app, release_of
+from ..common import app_option, assignments, await_rollout, client, current_app, release_of
 from ..errors import DeisError
 from ..output import aligned, echo, heading, working
 
@@ -22,8 +22,10 @@ def show_config(app: str, values: dict, oneline: bool = False) -> None:
 
 def change(app: str, what: str, changes: dict, message: str) -> dict:
     """POST one kind of config change (values, memory, cpu or tags); print `message done, vN`."""
-    with working(message):
-        response = client().post(f"/v1/apps/{app}/config", {what: changes})
+    c = client()
+    with working(message) as status:
+        response = c.post(f"/v1/apps/{app}/config", {what: changes})
+        await_rollout(c, app, response, status)
     echo(f"{message} done, {release_of(response)}")
     echo()
     return response.json()

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from ..common import app_option, assignments, client, current_app
+from ..common import app_option, assignments, await_rollout, client, current_app
 from ..output import echo, heading, working
 
 
@@ -67,8 +67,8 @@ def ps_scale(counts, app):
     c = client()
     message = coffee("Scaling")
     started = time.monotonic()
-    with working(message):
-        c.post(f"/v1/apps/{app}/scale", body)
+    with working(message) as status:
+        await_rollout(c, app, c.post(f"/v1/apps/{app}/scale", body), status)
     echo(f"{message}  done in {int(time.monotonic() - started)}s")
     echo()
     show_processes(c, app)
@@ -89,8 +89,8 @@ def ps_restart(target, app):
     c = client()
     message = coffee("Restarting")
     started = time.monotonic()
-    with working(message):
-        c.post(f"{path}/restart")
+    with working(message) as status:
+        await_rollout(c, app, c.post(f"{path}/restart"), status)
     echo(f"{message}  done in {int(time.monotonic() - started)}s")
     echo()
     show_processes(c, app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..common import app_option, client, current_app
+from ..common import app_option, await_rollout, client, current_app
 from ..output import ago, echo, fields, heading, working
 
 
@@ -23,8 +23,11 @@ def releases_list(app):
     releases = client().results(f"/v1/apps/{app}/releases")
     heading(f"{app} Releases")
     for release in releases:
-        failed = f" (failed: {release.get('failure') or 'did not deploy'})" if release.get("failed") else ""
-        echo(f"v{release['version']:<6} {ago(release['created']):<28} {release['summary']}{failed}")
+        failed = f" (failed: {(release.get('failure') or 'did not deploy').splitlines()[0]})" \
+            if release.get("failed") else ""
+        state = release.get("state")
+        going = f" ({state})" if state in ("pending", "deploying", "superseded") else ""
+        echo(f"v{release['version']:<6} {ago(release['created']):<28} {release['summary']}{failed}{going}")
 
 
 @click.command("releases:info")
@@ -36,7 +39,8 @@ def releases_info(version, app):
     number = version_number(version)
     release = client().get(f"/v1/apps/{app}/releases/v{number}").json()
     heading(f"{app} Release v{number}")
-    fields(release, ["version", "summary", "owner", "build", "config", "failed", "failure", "created", "uuid"])
+    fields(release, ["version", "summary", "owner", "build", "config", "state", "failed", "failure", "created",
+                     "uuid"])
 
 
 @click.command("releases:rollback")
@@ -47,8 +51,11 @@ def releases_rollback(version, app):
     app = current_app(app)
     body = {"version": version_number(version)} if version else {}
     message = f"Rolling back to v{body['version']}..." if version else "Rolling back one release..."
-    with working(message):
-        new = client().post(f"/v1/apps/{app}/releases/rollback", body).json()["version"]
+    c = client()
+    with working(message) as status:
+        response = c.post(f"/v1/apps/{app}/releases/rollback", body)
+        new = response.json()["version"]
+        await_rollout(c, app, response, status)
     echo(f"{message} done, v{new}")
 
 

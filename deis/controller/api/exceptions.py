@@ -18,6 +18,11 @@ class Conflict(APIException):
     default_detail = "The request conflicts with the current state."
 
 
+class TooMany(APIException):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_detail = "Too many at once; try again shortly."
+
+
 class RuntimeUnavailable(APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The runtime could not do this."

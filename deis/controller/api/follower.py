@@ -1,5 +1,10 @@
-"""The reconciler's loop: the engine's events and a periodic resync feed a work queue of apps, and
-workers converge each app with `runtime.reconcile_app` (the Kubernetes controller shape).
+"""The deployer's loop (the reconciler grown up): the API's recorded changes, the engine's events
+and a periodic resync feed a work queue of apps, and workers converge each app with
+`runtime.reconcile_app` (the Kubernetes controller shape); one-offs run beside them (jobs.JobRunner).
+
+Where work comes from: the database is the durable queue (rollouts not yet observed, jobs pending),
+read every DB_POLL s; the API also nudges the deployer through a datagram socket in the data
+directory so a change starts within milliseconds (a lost nudge costs at most DB_POLL).
 
 Why events: routes must follow a process that dies or starts within a second, and a process that
 was killed (`docker kill`, which Docker's restart policy treats as a manual stop) must be started
@@ -19,15 +24,17 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import os
+import socket
 import threading
 import time
 
 from django import db
+from django.conf import settings
 
-from deis.scheduler import SchedulerError, get_scheduler
-from deis.scheduler.docker import LockBusy
+from deis.scheduler import LockBusy, SchedulerError, get_scheduler
 
-from . import runtime
+from . import jobs, rollouts, runtime
 
 log = logging.getLogger("deis.reconciler")
 
@@ -36,6 +43,7 @@ BOOT_RECHECK = (0.1, 0.5)  # first and longest wait before looking again at an a
 BUSY_RECHECK = 0.5
 FAILURE_BACKOFF = (1.0, 30.0)
 EVENTS_RECONNECT = (0.2, 1.0)  # a refused connect to the engine costs nothing: look often
+DB_POLL = 0.5
 
 
 class WorkQueue:
@@ -101,16 +109,65 @@ class WorkQueue:
 
 
 class Reconciler:
-    """`python -m deis.controller reconcile`: events and resyncs in, converged apps out."""
+    """`python -m deis.controller deploy`: recorded changes, events and resyncs in, converged apps
+    and finished one-offs out."""
 
-    def __init__(self, interval: float, workers: int = runtime.RECONCILE_WORKERS):
+    def __init__(self, interval: float, workers: int = runtime.RECONCILE_WORKERS, run_jobs: bool = True):
         self.interval = interval
         self.workers = workers
+        self.owner = rollouts.worker_id()
         self.queue = WorkQueue()
         self.stop = threading.Event()
+        self.jobs = jobs.JobRunner(self.owner) if run_jobs else None
         self._boots: dict[str, int] = {}
         self._failures: dict[str, int] = {}
         self._stream = None
+        self._wake = None
+
+    # -- the database and the API's nudges --------------------------------------------------------
+
+    def poll_database(self) -> None:
+        """Rollouts not yet observed and queued jobs: what the API recorded, whatever was missed."""
+        while not self.stop.is_set():
+            try:
+                for app in rollouts.due_apps():
+                    self.queue.add(app)
+                if self.jobs is not None:
+                    self.jobs.poll()
+            except Exception:  # noqa: BLE001 - a database hiccup: the next poll tries again
+                log.exception("polling the database failed")
+            finally:
+                db.connection.close()
+            self.stop.wait(DB_POLL)
+
+    def listen(self) -> None:
+        """The API's nudges: an app name to converge now, or `job:<uuid>` to start one-offs."""
+        path = str(settings.DATA_DIR / rollouts.WAKE_SOCKET)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        sock = self._wake = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        os.chmod(path, 0o600)
+        sock.settimeout(1.0)
+        while not self.stop.is_set():
+            try:
+                name = sock.recv(256).decode("utf-8", "replace")
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if name.startswith("job:"):
+                if self.jobs is not None:
+                    try:
+                        self.jobs.poll()
+                    except Exception:  # noqa: BLE001 - the database poll starts it
+                        log.exception("starting jobs failed")
+                    finally:
+                        db.connection.close()
+            elif name:
+                self.queue.add(name)
 
     # -- producers --------------------------------------------------------------------------------
 
@@ -168,13 +225,17 @@ class Reconciler:
     def sync(self, app: str) -> float | None:
         """Converge one app; the seconds after which to look at it again, or None."""
         try:
-            report = runtime.reconcile_app(app, blocking=False)
+            report = runtime.reconcile_app(app, blocking=False, owner=self.owner)
         except LockBusy:
             return BUSY_RECHECK
         except Exception as exc:  # noqa: BLE001 - SchedulerError, RouterError, a database hiccup
             failures = self._failures[app] = self._failures.get(app, 0) + 1
             level = logging.WARNING if isinstance(exc, SchedulerError) else logging.ERROR
             log.log(level, "%s: %s", app, exc, exc_info=not isinstance(exc, SchedulerError))
+            try:
+                rollouts.back_off(app, str(exc), FAILURE_BACKOFF[1])
+            except Exception:  # noqa: BLE001 - the database is what failed
+                pass
             return min(FAILURE_BACKOFF[1], FAILURE_BACKOFF[0] * 2 ** (failures - 1))
         self._failures.pop(app, None)
         changed = {k: v for k, v in report.items() if v and k != "booting"}
@@ -190,7 +251,14 @@ class Reconciler:
 
     def run(self) -> None:
         log.info("following the engine's events; a resync every %g s, %d workers", self.interval, self.workers)
-        threads = [threading.Thread(target=self.follow_events, name="events", daemon=True)]
+        taken = rollouts.take_over_from_predecessors(self.owner)
+        orphans = self.jobs.orphans() if self.jobs is not None else 0
+        db.connection.close()
+        if taken or orphans:
+            log.info("took over %d rollouts and ended %d one-offs of a deployer that died", taken, orphans)
+        threads = [threading.Thread(target=self.follow_events, name="events", daemon=True),
+                   threading.Thread(target=self.poll_database, name="database", daemon=True),
+                   threading.Thread(target=self.listen, name="wake", daemon=True)]
         threads += [threading.Thread(target=self.work, name=f"worker-{n}", daemon=True) for n in range(self.workers)]
         for thread in threads:
             thread.start()
@@ -199,6 +267,10 @@ class Reconciler:
                 self.resync()
         finally:
             self.queue.close()
+            if self.jobs is not None:
+                self.jobs.close()
+            if self._wake is not None:
+                self._wake.close()
             if self._stream is not None:
                 try:
                     self._stream.close()

@@ -43,8 +43,8 @@ def create_app(app_id: str, owner) -> App:
     with write_transaction():
         app = App.objects.create(id=app_id, owner=owner)
         config = Config.objects.create(app=app, owner=owner)
-        Release.objects.create(app=app, owner=owner, version=1, config=config,
-                               summary=f"{owner.username} created initial release")
+        Release.objects.create(app=app, owner=owner, version=1, config=config, state="deployed",
+                               summary=f"{owner.username} created initial release")  # runs nothing
     return app
 
 
@@ -112,7 +112,17 @@ def new_build(app: App, user, image: str, sha: str = "", procfile: dict | None =
         release = Release.objects.create(app=app, owner=user, version=_next_version(app),
                                          config=config, build=build,
                                          summary=f"{user.username} deployed {what}")
+        if not app.structure:  # the first build: web=1 (or cmd=1), as the deployer will run it
+            app.structure = default_structure(release_spec(release))
+            app.save(update_fields=["structure", "updated"])
     return build, release
+
+
+def default_structure(spec: ReleaseSpec) -> dict:
+    """After the first deploy: web=1 when there is a web type (cmd=1 for an image's CMD), others 0."""
+    types = spec.process_types()
+    first = "web" if "web" in types else ("cmd" if types == ["cmd"] else None)
+    return {t: int(t == first) for t in types}
 
 
 class RollbackError(ValueError):

@@ -3,9 +3,9 @@
 The router's configuration always covers every app: a switch during one app's deploy keeps the
 others' current endpoints, and domain or certificate changes re-apply the same way.
 
-Every change of what runs holds the app's scheduler lock from reading the desired state to
-running it, so two deploys of one app queue (the later release wins, never a mix) and the
-reconciler never acts on a decision half made.
+The API only records changes (`queue`); the deployer's workers run them (`reconcile_app`), each
+app under its lease (rollouts.claim) and the engine's lock, from reading the desired state to
+running it, so two changes of one app queue (the later release wins, never a mix).
 """
 
 from __future__ import annotations
@@ -21,13 +21,15 @@ from django.conf import settings
 from deis.builder.repos import repo_path
 from deis.logger import LogStore, format_line, platform_line
 from deis.router import Certificate as RouteCertificate, Route, Router, RouterError
-from deis.scheduler import (DeployError, Endpoint, ReleaseSpec, SchedulerError, get_scheduler, merge_report,
+from deis.scheduler import (Convergence, DeployError, Endpoint, LockBusy, ReleaseSpec, Restart, SchedulerError,
+                            SchedulerUnavailable, UnavailableScheduler, get_scheduler, merge_report,
                             new_report)
 
-RECONCILE_WORKERS = 4  # apps converged at once by a reconcile pass
+from . import rollouts
+from .models import App, Certificate, Release, Rollout
+from .releases import default_structure, release_spec, write_transaction
 
-from .models import App, Certificate, Release
-from .releases import release_spec
+RECONCILE_WORKERS = 4  # apps converged at once by a reconcile pass (DEIS_DEPLOY_WORKERS in the deployer)
 
 log = logging.getLogger("deis.controller")
 
@@ -64,13 +66,6 @@ def log_run(app_id: str, user, command: str, code: int, output: str) -> None:
     _log(app_id, [*lines, platform_line(f"{user.username} ran `{command}`: exit code {code}")])
 
 
-def default_structure(spec: ReleaseSpec) -> dict:
-    """After the first deploy: web=1 when there is a web type (cmd=1 for an image's CMD), others 0."""
-    types = spec.process_types()
-    first = "web" if "web" in types else ("cmd" if types == ["cmd"] else None)
-    return {t: int(t == first) for t in types}
-
-
 def route_certificates() -> list[RouteCertificate]:
     return [RouteCertificate(c.common_name, c.certificate, c.key) for c in Certificate.objects.all()]
 
@@ -99,8 +94,11 @@ def refresh_routes() -> None:
 
 
 def switch_for(app: App):
-    """What the scheduler calls once new processes are healthy: route the app to them."""
+    """What the scheduler calls once new processes are healthy: route the app to them (unless it
+    was destroyed meanwhile: its route is gone, and stays gone)."""
     def switch(endpoints: list[Endpoint], backups: list[Endpoint] = ()) -> None:
+        if not App.objects.filter(pk=app.pk).exists():
+            return
         result = router().update({app.id: route_for(app, endpoints, backups=backups)})
         if app.id in result.rejected:  # nginx keeps the old route: the old processes must stay
             raise RuntimeError(f"the router refused the new route: {result.rejected[app.id]}")
@@ -109,50 +107,36 @@ def switch_for(app: App):
     return switch
 
 
-def _structure_text(structure: dict) -> str:
+def structure_text(structure: dict) -> str:
     return " ".join(f"{t}={n}" for t, n in sorted(structure.items())) or "nothing"
 
 
-def scale(app: App, release: Release, structure: dict, user=None) -> None:
-    scheduler = get_scheduler()
-    with scheduler.locked(app.id):
-        scheduler.scale(release_spec(release), structure, switch_for(app))
-        App.objects.filter(pk=app.pk).update(structure=structure)
-    who = f"{user.username} " if user is not None else ""
-    event(app.id, f"{who}scaled {_structure_text(structure)}")
+def require_runtime(what: str) -> None:
+    """Refuse (503, with the reason) what cannot be done without a runtime."""
+    if not get_scheduler().available:
+        raise SchedulerUnavailable(UnavailableScheduler.reason.format(what=what))
 
 
-def deploy(app: App, release: Release, structure: dict | None = None) -> None:
-    """Run `release` at `structure` (the app's desired counts by default). A release that never
-    becomes healthy, or whose release command fails, is marked failed with the reason and the old
-    one keeps serving. When a newer release was made meanwhile, its own deploy runs it instead."""
-    scheduler = get_scheduler()
-    with scheduler.locked(app.id):
-        newest = app.releases.filter(failed=False).order_by("-version").values_list("version", flat=True).first()
-        if newest is not None and newest > release.version:
-            return
-        spec = release_spec(release)
-        if spec.image == "":
-            return  # a release without a build (config before the first deploy) runs nothing
-        current = App.objects.filter(pk=app.pk).values_list("structure", flat=True).first()
-        wanted = structure if structure is not None else (current or default_structure(spec))
-        try:
-            if scheduler.available and spec.procfile.get("release"):
-                release_phase(scheduler, spec)
-            scheduler.deploy(spec, wanted, switch_for(app))
-        except DeployError as exc:
-            raise mark_failed(app.id, release, exc) from exc
-        if scheduler.available and wanted != current:
-            App.objects.filter(pk=app.pk).update(structure=wanted)
-    if scheduler.available:
-        event(app.id, f"v{release.version} deployed ({_structure_text(wanted)}): {release.summary}")
+def queue(app_id: str, **what) -> int:
+    """Record a change of what should run and queue the app for the deployer (see rollouts.record);
+    the generation to wait for, or 0 without a runtime (nothing will run it)."""
+    if not get_scheduler().available:
+        return 0
+    return rollouts.record(app_id, **what)
+
+
+def failure_text(message: str, logs: list[str]) -> str:
+    """The reason, then the new processes' last lines: what the person deploying reads."""
+    if not logs:
+        return message
+    return "\n".join([message, "Last lines of its output:", *("  " + line for line in logs[-20:])])
 
 
 def mark_failed(app_id: str, release: Release, exc: DeployError) -> DeployError:
     """Record why `release` was not deployed (with the process's last lines), log it, and return
     the error to raise, worded with the release's version."""
     failure = "\n".join([str(exc), *exc.logs])
-    Release.objects.filter(pk=release.pk).update(failed=True, failure=failure)
+    Release.objects.filter(pk=release.pk).update(failed=True, failure=failure, state="failed")
     what = "was not deployed" if isinstance(exc, ReleasePhaseError) else "did not become healthy"
     message = f"v{release.version} {what}: {exc}"
     event(app_id, message)
@@ -160,20 +144,21 @@ def mark_failed(app_id: str, release: Release, exc: DeployError) -> DeployError:
 
 
 def destroy(app: App) -> None:
-    """Remove the app's processes, the images built for it alone, its routes and its log."""
+    """Forget the app (its releases, routes, repository and log) at once; the deployer removes its
+    processes and the images built for it alone."""
     from deis.builder import image_repository
 
-    scheduler = get_scheduler()
     own = image_repository(app.id) + ":"
     images = sorted({image for image in app.builds.values_list("image", flat=True) if image.startswith(own)})
-    with scheduler.locked(app.id):
-        scheduler.destroy(app.id, images=images)
+    app_id = app.id
+    with write_transaction():
         app.delete()
-        # The app's git repository: a new app of the same name starts with an empty one.
-        shutil.rmtree(repo_path(settings.DATA_DIR, app.id), ignore_errors=True)
+    # The app's git repository: a new app of the same name starts with an empty one.
+    shutil.rmtree(repo_path(settings.DATA_DIR, app_id), ignore_errors=True)
+    queue(app_id, destroyed=True, images=images)
     refresh_routes()
     try:
-        log_store().remove(app.id)
+        log_store().remove(app_id)
     except OSError:
         pass
 
@@ -190,33 +175,52 @@ def release_phase(scheduler, spec: ReleaseSpec) -> None:
 
 
 def reconcile_app(app_id: str, routed: Router | None = None, certificates: list | None = None,
-                  blocking: bool = True) -> dict:
-    """Converge one app under its lock: the engine to what the database says (an app the database
-    no longer has loses everything), then its route to the processes that serve. A release change
-    that never completed is rolled out, or marked failed when it cannot become healthy. While
-    replacements boot and nothing else serves, the route keeps its last upstreams rather than
-    emptying (report["booting"] names them, so a caller can look again soon). `blocking=False`
-    raises LockBusy when a deploy holds the app: that deploy routes it itself."""
+                  blocking: bool = True, owner: str | None = None) -> dict:
+    """The deployer's work on one app, holding its lease (raises LockBusy when another worker
+    holds it): roll out a change not yet observed, else repair what drifted; then route the app
+    to the processes that serve. See `_converge`."""
+    owner = owner or rollouts.worker_id()
+    if not rollouts.claim(app_id, owner):
+        raise LockBusy(f"{app_id} is being rolled out by another worker")
+    with rollouts.Lease(app_id, owner):
+        return _converge(app_id, routed or router(), certificates, blocking)
+
+
+def _converge(app_id: str, routed: Router, certificates: list | None, blocking: bool) -> dict:
+    """Under the app's lease and engine lock: an app the database no longer has loses everything
+    (processes, network, its own images, route); a release not yet deployed, a scale or a restart
+    is rolled out health-checked (the old processes serve until the switch); otherwise the engine's
+    quick repair starts what died. While replacements boot and nothing else serves, the route keeps
+    its last upstreams rather than emptying (report["booting"] names them, so a caller can look
+    again soon)."""
     scheduler = get_scheduler()
     report = new_report()
-    routed = routed or router()
     with scheduler.locked(app_id, blocking=blocking):
+        rollout = Rollout.objects.filter(app_id=app_id).first()
         app = App.objects.filter(id=app_id).first()
         if app is None:  # destroyed, or never ours
             merge_report(report, scheduler.reconcile_app(None, {}, app=app_id))
+            if rollout is not None and rollout.images:
+                scheduler.remove(app_id, rollout.images)
             if app_id in routed.routes():
                 routed.update({app_id: None})
+            rollouts.forget(app_id)
             return report
+        generation = rollout.generation if rollout else 0
+        unobserved = rollout is not None and rollout.observed < generation
         release = app.current_release()
         spec = release_spec(release) if release is not None and release.build_id else None
-        if spec is None:
+        if spec is None:  # nothing to run yet (config before the first build)
             merge_report(report, scheduler.reconcile_app(None, {}, app=app.id))
+            if release is not None and release.state != "deployed":
+                Release.objects.filter(pk=release.pk).update(state="deployed")
+            if unobserved:
+                rollouts.finish(app.id, generation)
+        elif release.state != "deployed" or unobserved:
+            _roll_out(scheduler, app, release, spec, rollout, generation, report)
         else:
-            try:
-                structure = app.structure or default_structure(spec)
-                merge_report(report, scheduler.reconcile_app(spec, structure, switch=switch_for(app)))
-            except DeployError as exc:
-                report["errors"][app.id] = str(mark_failed(app.id, release, exc))
+            structure = app.structure or default_structure(spec)
+            merge_report(report, scheduler.reconcile_app(spec, structure, switch=switch_for(app)))
         # Under the app's lock no rollout is half done: the engine's endpoints are the ones to
         # serve (after a restart they have new addresses).
         endpoints = scheduler.endpoints(app.id)
@@ -224,9 +228,52 @@ def reconcile_app(app_id: str, routed: Router | None = None, certificates: list 
         report["booting"].extend(booting)
         if endpoints or not booting or app.id not in routed.routes():
             routed.update({app.id: route_for(app, endpoints, certificates)}, only_if_changed=True)
-    if app.id in report["deployed"]:
-        event(app.id, "the reconciler completed an interrupted deploy")
     return report
+
+
+def _roll_out(scheduler, app: App, release: Release, spec: ReleaseSpec, rollout, generation: int,
+              report: dict) -> None:
+    """Roll `release` out at the app's counts (a new release, a scale or a restart of the running
+    one), the steps written to the rollout as they happen. A failure never replaces what ran: a new
+    release is marked failed, a failed scale goes back to the counts that ran."""
+    was_deployed = release.state == "deployed"
+    rollouts.begin(app.id, release)
+    structure = app.structure or default_structure(spec)
+    restart = Restart(**rollout.restart) if rollout is not None and rollout.restart else None
+
+    def say(phase: str, message: str) -> None:
+        rollouts.progress(app.id, phase, message)
+
+    try:
+        if not was_deployed and spec.procfile.get("release") and \
+                (rollout is None or rollout.release_phase_done != release.version):
+            say("starting", f"running the release command `{spec.procfile['release']}`")
+            release_phase(scheduler, spec)
+            Rollout.objects.filter(app_id=app.id).update(release_phase_done=release.version)
+        scheduler.converge(Convergence(spec, structure, switch_for(app), say, restart))
+    except DeployError as exc:
+        if was_deployed:  # a scale or restart of the running release: it keeps running as it was
+            revert = rollout.revert_structure if rollout is not None else None
+            if revert is not None:
+                App.objects.filter(pk=app.pk).update(structure=revert)
+            message = f"{structure_text(structure)} of v{release.version} did not become healthy: {exc}"
+            if revert is not None:
+                message += f"; back to {structure_text(revert)}"
+            event(app.id, message)
+        else:
+            message = str(mark_failed(app.id, release, exc))
+        rollouts.finish(app.id, generation, "failed", failure_text(message, exc.logs))
+        report["errors"][app.id] = message
+        return
+    Release.objects.filter(pk=release.pk).update(state="deployed")
+    Release.objects.filter(app=app, version__lt=release.version, state__in=("pending", "deploying")) \
+        .update(state="superseded")
+    if structure != app.structure:
+        App.objects.filter(pk=app.pk).update(structure=structure)
+    rollouts.finish(app.id, generation)
+    report["deployed"].append(app.id)
+    what = "restarted" if restart is not None and was_deployed else "deployed"
+    event(app.id, f"v{release.version} {what} ({structure_text(structure)}): {release.summary}")
 
 
 def _reconcile_reported(app_id: str, routed: Router, certificates: list) -> dict:
@@ -277,4 +324,5 @@ def reconcile(workers: int = RECONCILE_WORKERS) -> dict:
 def apps_to_reconcile(routed: Router) -> list[str]:
     """Every app the database, the engine or the router knows: reconcile_app removes what is left
     of one the database no longer has."""
-    return sorted(set(App.objects.values_list("id", flat=True)) | get_scheduler().apps() | set(routed.routes()))
+    return sorted(set(App.objects.values_list("id", flat=True)) | get_scheduler().apps() | set(routed.routes())
+                  | set(Rollout.objects.values_list("app_id", flat=True)))

@@ -108,8 +108,8 @@ class ReleaseSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Release
-        fields = ["uuid", "app", "owner", "version", "summary", "build", "config", "failed", "failure",
-                  "created", "updated"]
+        fields = ["uuid", "app", "owner", "version", "summary", "build", "config", "state", "failed",
+                  "failure", "created", "updated"]
         read_only_fields = fields
 
 
@@ -273,6 +273,10 @@ class PushHookInput(StrictSerializer):
 class ConfigHookInput(StrictSerializer):
     receive_user = serializers.CharField(max_length=150)
     receive_repo = serializers.CharField(max_length=128)
+
+
+class RolloutHookInput(ConfigHookInput):
+    version = serializers.IntegerField(min_value=1, max_value=10 ** 9)
 
 
 BUILD_LOG_CHARS = 256 * 1024  # the builder sends the newest part of a longer log

@@ -37,6 +37,9 @@ urlpatterns = [
     re_path(rf"^apps/{APP}/scale/?$", views.ScaleView.as_view()),
     re_path(rf"^apps/{APP}/logs/?$", views.LogsView.as_view()),
     re_path(rf"^apps/{APP}/run/?$", views.RunView.as_view()),
+    re_path(rf"^apps/{APP}/jobs/{UUID}/?$", views.JobDetailView.as_view()),
+    re_path(rf"^apps/{APP}/jobs/?$", views.JobsView.as_view()),
+    re_path(rf"^apps/{APP}/rollout/?$", views.RolloutView.as_view()),
     re_path(rf"^apps/{APP}/perms/(?P<username>[\w.@+-]+)/?$", views.AppPermDetailView.as_view()),
     re_path(rf"^apps/{APP}/perms/?$", views.AppPermsView.as_view()),
     re_path(rf"^apps/{APP}/?$", views.AppDetailView.as_view()),
@@ -51,4 +54,5 @@ urlpatterns = [
     re_path(r"^hooks/push/?$", views.PushHookView.as_view()),
     re_path(r"^hooks/config/?$", views.ConfigHookView.as_view()),
     re_path(r"^hooks/build/?$", views.BuildHookView.as_view()),
+    re_path(r"^hooks/rollout/?$", views.RolloutHookView.as_view()),
 ]

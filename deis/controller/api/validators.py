@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from rest_framework.exceptions import ValidationError
 
+from deis.scheduler import health
+
 APP_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 PROCESS_TYPE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 CONFIG_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -80,6 +82,9 @@ def config_values(values: dict) -> dict:
             raise ValidationError({"values": [f"The value of {key} may not contain NUL characters."]})
         if len(value) > MAX_CONFIG_VALUE:
             raise ValidationError({"values": [f"The value of {key} is longer than {MAX_CONFIG_VALUE} bytes."]})
+        problem = health.config_problem(key, value)
+        if problem:
+            raise ValidationError({"values": [problem]})
         clean[key] = value
     return clean
 

@@ -15,12 +15,14 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+import time
+
 from deis import API_VERSION
 from deis.scheduler import get_scheduler
 
-from . import releases, runtime, serializers, validators
-from .exceptions import Conflict
-from .models import App, Build, Certificate, Domain, Key, Push
+from . import jobs, releases, rollouts, runtime, serializers, validators
+from .exceptions import Conflict, TooMany
+from .models import App, Build, Certificate, Domain, Job, Key, Push, Rollout, lock_app
 from .permissions import BuilderKeyAuthentication, IsAdmin, IsBuilder, deny
 
 User = get_user_model()
@@ -34,6 +36,15 @@ def validated(serializer_class, request, **kwargs):
     serializer = serializer_class(data=request.data, **kwargs)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+def queued(release=None, generation: int = 0) -> dict:
+    """The headers of an answer to a change: the release made, and the rollout generation a client
+    waits for (`GET /v1/apps/<app>/rollout` until `observed` reaches it); none without a runtime."""
+    headers = {"Deis-Release": str(release.version)} if release is not None else {}
+    if generation:
+        headers["Deis-Rollout"] = str(generation)
+    return headers
 
 
 def user_named(username: str):
@@ -228,10 +239,14 @@ class AppsView(generics.ListAPIView):
         if app_id:
             if App.objects.filter(id=app_id).exists():
                 raise Conflict(f"An app named '{app_id}' already exists; choose another name.")
+            if rollouts.tearing_down(app_id):
+                raise Conflict(f"An app named '{app_id}' was just destroyed and its processes are being "
+                               "removed; try again in a moment.")
         else:
             for _ in range(100):
                 app_id = generate_slug(2)
-                if len(app_id) <= 63 and not App.objects.filter(id=app_id).exists():
+                if len(app_id) <= 63 and not App.objects.filter(id=app_id).exists() \
+                        and not rollouts.tearing_down(app_id):
                     break
         try:
             app = releases.create_app(app_id, request.user)
@@ -272,7 +287,7 @@ class ScaleView(APIView):
         if release is None or release.build is None:
             raise ValidationError({"detail": f"{app.id} has no build yet: deploy with git push or deis pull first."})
         known = release.build.process_types()
-        structure = dict(app.structure)
+        changes = {}
         for ptype, count in request.data.items():
             validators.process_type(ptype)
             if ptype not in known:
@@ -281,9 +296,16 @@ class ScaleView(APIView):
                 count = int(count)
             if isinstance(count, bool) or not isinstance(count, int) or count < 0 or count > 1000:
                 raise ValidationError({ptype: ["The count must be a whole number from 0 to 1000."]})
-            structure[ptype] = count
-        runtime.scale(app, release, structure, request.user)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+            changes[ptype] = count
+        runtime.require_runtime("scaled")
+        with releases.write_transaction():
+            app = lock_app(app)
+            before = dict(app.structure) or runtime.default_structure(releases.release_spec(release))
+            app.structure = {**before, **changes}
+            app.save(update_fields=["structure", "updated"])
+        generation = runtime.queue(app.id, revert_structure=before)
+        runtime.event(app.id, f"{request.user.username} scaled {runtime.structure_text(app.structure)}")
+        return Response(status=status.HTTP_204_NO_CONTENT, headers=queued(generation=generation))
 
 
 class LogsView(APIView):
@@ -312,9 +334,70 @@ class RunView(generics.GenericAPIView):
         release = app.current_release()
         if release is None or release.build is None:
             raise ValidationError({"detail": f"{app.id} has no build yet: deploy with git push or deis pull first."})
-        exit_code, output = get_scheduler().run(releases.release_spec(release), command)
-        runtime.log_run(app.id, request.user, command, exit_code, output)
-        return Response([exit_code, output])
+        runtime.require_runtime("run")
+        try:
+            job = jobs.start(app, request.user, release, command, waited=True)
+        except jobs.JobLimit as exc:
+            raise TooMany(str(exc))
+        # The v1 client reads the output from this answer, so this request waits (see jobs).
+        job = jobs.wait(job, timeout=float(settings.RELEASE_PHASE_TIMEOUT) * 4)
+        text, _ = jobs.output_from(job, 0)
+        return Response([job.exit_code if job.exit_code is not None else 1, text])
+
+
+def _job_release(app):
+    release = app.current_release()
+    if release is None or release.build is None:
+        raise ValidationError({"detail": f"{app.id} has no build yet: deploy with git push or deis pull first."})
+    return release
+
+
+class JobsView(generics.GenericAPIView):
+    """`deis run`: a one-off queued at once (201); its output is read with `GET jobs/<uuid>?offset=`."""
+
+    serializer_class = serializers.RunInput
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, id):
+        app = app_for(request, id, "view the one-offs of")
+        recent = app.jobs.select_related("owner", "app").order_by("-created")[:20]
+        return Response({"count": len(recent), "next": None, "previous": None,
+                         "results": [dict(jobs.as_json(j), output="") for j in recent]})
+
+    @extend_schema(responses={201: dict})
+    def post(self, request, id):
+        app = app_for(request, id, "run commands in")
+        command = validated(serializers.RunInput, request)["command"]
+        release = _job_release(app)
+        runtime.require_runtime("run")
+        try:
+            job = jobs.start(app, request.user, release, command)
+        except jobs.JobLimit as exc:
+            raise TooMany(str(exc))
+        return Response(jobs.as_json(job), status=status.HTTP_201_CREATED)
+
+
+class JobDetailView(APIView):
+    @extend_schema(parameters=[OpenApiParameter("offset", int)], responses={200: dict})
+    def get(self, request, id, uuid):
+        app = app_for(request, id, "view the one-offs of")
+        job = Job.objects.select_related("owner", "app").filter(app=app, uuid=uuid).first()
+        if job is None:
+            raise NotFound(f"No one-off {uuid} in {app.id}.")
+        raw = request.query_params.get("offset", "0")
+        if not raw.isdigit():
+            raise ValidationError({"offset": ["A whole number of bytes."]})
+        return Response(jobs.as_json(job, int(raw)))
+
+
+class RolloutView(APIView):
+    """How far the app's newest change got: `generation` (bumped by each change), `observed` (the
+    generation the last finished rollout was for), `phase`, `error`, `steps`."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, id):
+        app = app_for(request, id, "view the rollouts of")
+        return Response(rollouts.as_json(Rollout.objects.filter(app_id=app.id).first(), app.id))
 
 
 def _filtered_state(app, proc_type, num):
@@ -340,7 +423,16 @@ class ContainersRestartView(APIView):
         app = app_for(request, id, "restart")
         if type:
             validators.process_type(type)
-        return Response(get_scheduler().restart(app.id, type, int(num) if num else None))
+        runtime.require_runtime("restarted")
+        processes = _filtered_state(app, type, num)
+        if not processes:
+            what = f"{type}.{num}" if num else (f"processes of type {type}" if type else "processes")
+            raise NotFound(f"{app.id} has no {what} to restart; see `deis ps`.")
+        restart = {"type": type or None, "num": int(num) if num else None, "before": time.time()}
+        generation = runtime.queue(app.id, restart=restart)
+        who = f"{type}.{num}" if num else (type or "all processes")
+        runtime.event(app.id, f"{request.user.username} restarted {who}")
+        return Response(processes, headers=queued(generation=generation))
 
 
 class AppPermsView(generics.GenericAPIView):
@@ -388,9 +480,8 @@ class ConfigView(generics.GenericAPIView):
         app = app_for(request, id, "configure")
         changes = validated(serializers.ConfigInput, request)
         config, release = releases.change_config(app, request.user, changes)
-        runtime.deploy(app, release)
         return Response(serializers.ConfigSerializer(config).data, status=status.HTTP_201_CREATED,
-                        headers={"Deis-Release": str(release.version)})
+                        headers=queued(release, runtime.queue(app.id)))
 
 
 class BuildsView(generics.ListAPIView):
@@ -405,9 +496,8 @@ class BuildsView(generics.ListAPIView):
         app = app_for(request, id, "deploy")
         data = validated(serializers.BuildInput, request)
         build, release = releases.new_build(app, request.user, **data)
-        runtime.deploy(app, release)
         return Response(serializers.BuildSerializer(build).data, status=status.HTTP_201_CREATED,
-                        headers={"Deis-Release": str(release.version)})
+                        headers=queued(release, runtime.queue(app.id)))
 
 
 class BuildDetailView(APIView):
@@ -449,9 +539,8 @@ class RollbackView(generics.GenericAPIView):
             release = releases.rollback(app, request.user, data.get("version"))
         except releases.RollbackError as exc:
             raise ValidationError({"detail": str(exc)})
-        runtime.deploy(app, release)
         return Response({"version": release.version}, status=status.HTTP_201_CREATED,
-                        headers={"Deis-Release": str(release.version)})
+                        headers=queued(release, runtime.queue(app.id)))
 
 
 # --- domains, certificates, keys ------------------------------------------------------------
@@ -623,6 +712,22 @@ class BuildHookView(HookView):
         build, release = releases.new_build(
             app, user, image=data["image"], sha=data.get("sha", ""),
             procfile=data.get("procfile"), dockerfile=data.get("dockerfile", ""), log=data["log"])
-        runtime.deploy(app, release)
-        return Response({"release": {"version": release.version},
+        return Response({"release": {"version": release.version}, "rollout": runtime.queue(app.id),
                          "domains": [app.url, *app.domains.values_list("domain", flat=True)]})
+
+
+class RolloutHookView(HookView):
+    """The builder follows the rollout of the release a push made, to stream its steps."""
+
+    serializer_class = serializers.RolloutHookInput
+
+    @extend_schema(responses={200: dict})
+    def post(self, request):
+        data = validated(serializers.RolloutHookInput, request)
+        app, _ = self.app_and_user(data)
+        release = app.releases.filter(version=data["version"]).first()
+        if release is None:
+            raise NotFound(f"{app.id} has no release v{data['version']}.")
+        return Response({"rollout": rollouts.as_json(Rollout.objects.filter(app_id=app.id).first(), app.id),
+                         "release": {"version": release.version, "state": release.state,
+                                     "failure": release.failure}})

@@ -1,35 +1,3 @@
-"""`python -m deis.controller reconcile [--once]`: converge containers and the router to the database."""
+"""`python -m deis.controller reconcile`: the deployer's former name (see `deploy`)."""
 
-import logging
-import signal
-
-from django.conf import settings
-from django.core.management.base import BaseCommand
-
-from deis.controller.api import runtime
-from deis.controller.api.follower import Reconciler
-
-
-class Command(BaseCommand):
-    help = __doc__
-
-    def add_arguments(self, parser):
-        parser.add_argument("--once", action="store_true", help="One pass, then exit (status 1 on errors).")
-        parser.add_argument("--interval", type=float, default=settings.RECONCILE_INTERVAL,
-                            help="Seconds between resyncs of every app (events are followed meanwhile).")
-
-    def handle(self, *args, once=False, interval=10.0, **options):
-        # force: Django's LOGGING gave the root logger a handler without timestamps at WARNING,
-        # which hid our lines and left tracebacks undated.
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
-                            force=True)
-        if once:
-            report = runtime.reconcile()
-            self.stdout.write(str(report))
-            if report.get("errors"):
-                raise SystemExit(1)
-            return
-        reconciler = Reconciler(interval)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: reconciler.stop.set())
-        reconciler.run()
+from .deploy import Command  # noqa: F401
