@@ -611,16 +611,28 @@ class DockerScheduler(Scheduler):
                     new.append(_Proc(container, spec.app, spec.release, ptype, num, port, False))
                 container.start()
 
-            try:
+            def start_all(which: list[tuple[str, str]]) -> None:
                 # The engine creates and starts containers faster several at a time.
-                with ThreadPoolExecutor(max_workers=min(START_PARALLEL, len(missing))) as pool:
-                    list(pool.map(start, missing))
-                new.sort(key=lambda p: p.key)
-                # Web traffic switches once the web processes answer; the other types' checks run
-                # on during the probation and fail the rollout (routing back) should they fail.
-                self._await_healthy(spec, [p for p in new if p.type in ROUTED], port)
+                if which:
+                    with ThreadPoolExecutor(max_workers=min(START_PARALLEL, len(which))) as pool:
+                        list(pool.map(start, which))
+
+            try:
+                # Web traffic switches once the web processes answer: they start first; the other
+                # types start after the switch (on 2 CPUs their starts slowed the web's) and are
+                # checked during the probation, failing the rollout (routing back) should they fail.
+                start_all([w for w in missing if w[0] in ROUTED])
+                with guard:
+                    web = sorted((p for p in new if p.type in ROUTED), key=lambda p: p.key)
+                rest = [w for w in missing if w[0] not in ROUTED]
+
+                def started_others() -> list[_Proc]:
+                    start_all(rest)
+                    return sorted((p for p in new if p.type not in ROUTED), key=lambda p: p.key)
+
+                self._await_healthy(spec, web, port)
                 request.say("switching", "routing to the new processes")
-                self._switch_on_probation(request, list(keep.values()), new, retire, port)
+                self._switch_on_probation(request, list(keep.values()), web, retire, port, started_others, bool(rest))
                 for proc in new:
                     proc.container.update(restart_policy={"Name": self.restart_policy})
                     proc.container.reload()
@@ -655,26 +667,26 @@ class DockerScheduler(Scheduler):
             raise DeployError(f"Switching routes to release {spec.release} of {spec.app} failed: {exc}; "
                               "the processes running before keep serving.") from exc
 
-    def _switch_on_probation(self, request: Convergence, keep: list[_Proc], new: list[_Proc],
-                             retire: list[_Proc], port: int) -> None:
+    def _switch_on_probation(self, request: Convergence, keep: list[_Proc], web: list[_Proc],
+                             retire: list[_Proc], port: int, started_others, with_others: bool) -> None:
         """Route to the healthy new web processes at once, with the ones serving before as the
         router's backups (they take the requests should a new one fail), while the new processes
-        must stay up `min_uptime` s and the other types pass their checks; then drop the backups.
-        A failure meanwhile fails the rollout and the route goes back to what served before: it
-        never replaced the running release."""
+        must stay up `min_uptime` s and the other types (`started_others()`, started meanwhile)
+        pass their checks; then drop the backups. A failure meanwhile fails the rollout and the
+        route goes back to what served before: it never replaced the running release."""
         spec, switch = request.spec, request.switch
         before = self._endpoints_of(keep + [p for p in retire if p.promoted])
-        after = self._endpoints_of(keep + new)
+        after = self._endpoints_of(keep + web)
         backups = [e for e in before if _endpoint_key(e) not in {_endpoint_key(a) for a in after}]
-        others = [p for p in new if p.type not in ROUTED]
-        if not others and self._least_uptime(new) >= self.min_uptime:
+        if not with_others and self._least_uptime(web) >= self.min_uptime:
             backups = []  # up long enough already (a slow check): one switch, as without probation
         if switch is not None:
             self._switch(spec, switch, after, backups)
         try:
+            others = started_others()
             self._await_healthy(spec, others, port)
-            self._await_uptime(spec, new)
-        except DeployError:
+            self._await_uptime(spec, web + others)
+        except BaseException:
             if switch is not None and backups:
                 try:
                     switch(before, [])

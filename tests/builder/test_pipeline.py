@@ -268,3 +268,26 @@ def test_a_push_of_hundreds_of_megabytes(builder_platform, builder_owner, tmp_pa
     assert served.status_code == 200
     assert hashlib.sha256(served.content).digest() == hashlib.sha256(blobs["assets/part7.bin"]).digest()
     print(f"\n200 MB push served after {seconds:.1f}s")
+
+
+def test_concurrent_pushes_to_ten_apps_each_land_on_their_own_app(builder_platform, builder_owner, tmp_path):
+    """Ten apps pushed at once: every push builds, is rolled out by the deployer (which takes four
+    apps at a time, the rest queue) and serves its own page; the push streams the rollout's steps."""
+    owner = builder_platform.user("fleet")
+    apps = [builder_platform.app(owner, "ten") for _ in range(10)]
+    repos = {app: git_make_repo(tmp_path / app, {"Dockerfile": BUILDER_DOCKERFILE, "Procfile": BUILDER_WEB_PROCFILE,
+                                                 "index.html": f"page of {app}\n"}, owner, app) for app in apps}
+    results = {}
+    threads = [threading.Thread(target=lambda a=app: results.__setitem__(a, push(owner, repos[a]))) for app in apps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(600)
+    for app in apps:
+        pushed = results[app]
+        assert pushed.returncode == 0, (app, pushed.stderr[-2000:])
+        assert "remote: -----> Launching... done, v2" in pushed.stderr
+        assert "starting web.1 of v2; health check: GET / on port 8080" in pushed.stderr
+        assert builder_platform.get(app, "/index.html").text == f"page of {app}\n"
+        assert [(v, f) for v, f in releases(owner, app)] == [(2, False), (1, False)]
+        assert owner.api.get(f"/v1/apps/{app}/releases/v2").json()["state"] == "deployed"

@@ -184,7 +184,8 @@ def print_figures(figures: dict) -> None:
 
 def containers(fleet, app: str):
     return fleet["client"].containers.list(
-        all=True, filters={"label": [f"{fleet['namespace']}.managed=1", f"{fleet['namespace']}.app={app}"]})
+        all=True, filters={"label": [f"{fleet['namespace']}.managed=1", f"{fleet['namespace']}.app={app}"]},
+        ignore_removed=True)
 
 
 def assert_consistent(fleet, limit: float = 30.0) -> None:
