@@ -2,12 +2,11 @@
 
 Each data directory gets a supervisord of its own (`supervisor` from PyPI, in the venv): config,
 unix socket, pid file and log under the data directory, so several platforms (tests run many) never
-share one. It runs the controller (gunicorn in the foreground), the logger, the reconciler and the
-builder, and restarts any of them that dies, with supervisor's backoff. `up` starts supervisord
-when it is not running and then every program that is not running; it never stops or restarts a
-program that runs (it judges the process by supervisor's state, not by one slow request). `down`
-stops the programs and supervisord. The router (nginx) is its own master, outside supervisord: the
-reconciler starts it again when it is down.
+share one. It runs the controller (gunicorn in the foreground), the router (nginx in the
+foreground, see `run_router`), the logger, the deployer and the builder, and restarts any of them
+that dies, with supervisor's backoff. `up` starts supervisord when it is not running and then every
+program that is not running; it never stops or restarts a program that runs (it judges the process
+by supervisor's state, not by one slow request). `down` stops the programs and supervisord.
 """
 
 from __future__ import annotations
@@ -206,15 +205,19 @@ class Program:
     name: str
     argv: list[str]
     stopwaitsecs: int = 15
+    stopsignal: str = "TERM"
 
 
 def programs(controller: Controller) -> list[Program]:
-    """What supervisord runs, in start order: the controller first (the others talk to it)."""
+    """What supervisord runs, in start order: the controller first (the others talk to it); `down`
+    stops them in the reverse order, the deployer (which changes the router) before the router."""
     python, data_dir = sys.executable, controller.data_dir
     return [
         Program("controller", controller.argv(), stopwaitsecs=35),  # gunicorn's graceful timeout is 30 s
+        # nginx: SIGQUIT is its graceful stop (open requests finish; SIGKILL after stopwaitsecs).
+        Program("router", [python, "-m", "deis.platform", "router"], stopwaitsecs=15, stopsignal="QUIT"),
         Program("logger", [python, "-m", "deis.logger", "--data-dir", str(data_dir)]),
-        Program("reconciler", [python, "-m", "deis.controller", "reconcile"]),
+        Program("deployer", [python, "-m", "deis.controller", "deploy"]),
         Program("builder", [python, "-m", "deis.builder", "serve"]),
     ]
 
@@ -320,10 +323,13 @@ class Supervisor:
                 f"[program:{program.name}]", f"command={value(shlex.join(program.argv))}",
                 "autostart=false",  # `up` starts them, the controller after its migrations
                 "autorestart=true", f"startsecs={self.startsecs}", f"startretries={self.startretries}",
-                "stopsignal=TERM", f"stopwaitsecs={program.stopwaitsecs}", "stopasgroup=true", "killasgroup=true",
+                f"stopsignal={program.stopsignal}", f"stopwaitsecs={program.stopwaitsecs}",
+                "stopasgroup=true", "killasgroup=true",
                 "redirect_stderr=true", f"stdout_logfile={value(logs / (program.name + '.log'))}",
                 f"stdout_logfile_maxbytes={self.log_bytes}", f"stdout_logfile_backups={self.log_backups}",
-                'environment=PYTHONUNBUFFERED="1"', "",
+                # DEIS_ROUTER_SUPERVISED: the programs' Routers (the deployer's) never start an nginx of
+                # their own, they wait for the router program's (deis.router.Router.start).
+                'environment=PYTHONUNBUFFERED="1",DEIS_ROUTER_SUPERVISED="1"', "",
             ]
         return "\n".join(lines)
 
@@ -343,6 +349,23 @@ class Supervisor:
                                    f"see {self.logfile}")
             time.sleep(0.1)
         return pid
+
+    def update(self, programs: list[Program]) -> list[str]:
+        """Bring a running supervisord's programs in line with `programs` (one started by an older
+        `up`, before a program was added or renamed): rewrite the config, add the new programs
+        (stopped, as at a start) and stop and remove the ones no longer there. A program whose
+        command changed keeps running as it is. The names removed."""
+        if set(self.processes()) == {program.name for program in programs}:
+            return []
+        self.conf.write_text(self.config(programs))
+        [[added, _changed, removed]] = self.rpc.reloadConfig()
+        for name in removed:
+            with contextlib.suppress(xmlrpc.client.Fault):
+                self.rpc.stopProcessGroup(name, True)
+            self.rpc.removeProcessGroup(name)
+        for name in added:
+            self.rpc.addProcessGroup(name)
+        return list(removed)
 
     def processes(self) -> dict[str, dict]:
         """supervisor's process info by name: statename, pid, start, now, spawnerr, ..."""
@@ -441,9 +464,15 @@ def stop_unsupervised(controller: Controller, supervisor: Supervisor) -> list[st
         stopped.append(f"{len(left)} processes left by a supervisord that is gone")
     if controller.stop():
         stopped.append("the controller (started without supervisord)")
-    for program in programs(controller)[1:]:
-        if Daemon(program.name, program.argv, controller.data_dir).stop():
-            stopped.append(f"the {program.name} (started without supervisord)")
+    python = sys.executable
+    for name, argv in (("logger", [python, "-m", "deis.logger", "--data-dir", str(controller.data_dir)]),
+                       ("deployer", [python, "-m", "deis.controller", "deploy"]),
+                       ("reconciler", [python, "-m", "deis.controller", "reconcile"]),
+                       ("builder", [python, "-m", "deis.builder", "serve"])):
+        if Daemon(name, argv, controller.data_dir).stop():
+            stopped.append(f"the {name} (started without supervisord)")
+    # A router nginx that runs without supervisord is left alone: the router program takes over
+    # from it when it starts (Router.run), with no gap of minutes in which nothing serves the apps.
     return stopped
 
 
@@ -460,12 +489,28 @@ def controller_from_env() -> Controller:
     return Controller(data_dir=default_data_dir(), port=int(os.environ.get("DEIS_CONTROLLER_PORT", "8000")))
 
 
-def router_from_env():
+def router_from_env(**options):
+    """The router of DEIS_DATA_DIR on DEIS_ROUTER_PORT and DEIS_ROUTER_HTTPS_PORT, as the controller
+    and the deployer (deis.controller.settings) configure it: supervisord's programs share `up`'s
+    environment, so the nginx it runs and the one they reload are the same."""
     from deis.router import Router
 
     https = os.environ.get("DEIS_ROUTER_HTTPS_PORT", "443")
     return Router(default_data_dir(), http_port=int(os.environ.get("DEIS_ROUTER_PORT", "80")),
-                  https_port=int(https) if https != "0" else None)
+                  https_port=int(https) if https != "0" else None, nginx=os.environ.get("DEIS_NGINX") or None,
+                  **options)
+
+
+def run_router() -> int:
+    """supervisord's router program: write the router's configuration from its last good routes and
+    become nginx in the foreground, with the router's prefix, config and pid file (Router.run)."""
+    from deis.router import RouterError
+
+    try:
+        router_from_env(install=False, supervised=True).run()
+    except RouterError as exc:
+        print(f"The router did not start: {exc}", file=sys.stderr)
+    return 1
 
 
 def apps_url(router) -> str:
@@ -479,12 +524,15 @@ def up() -> int:
     os.environ.setdefault("DEIS_SCHEDULER", "docker")
     controller, router = controller_from_env(), router_from_env()
     supervisor = Supervisor(controller.data_dir)
-    started = not router.running()
-    router.start()
+    nginx = router.nginx  # installs nginx (scripts/nginx.sh) when it is missing, before anything starts
     if supervisor.pid() is None:
         for what in stop_unsupervised(controller, supervisor):
             print(f"Stopped {what}.")
-        supervisor.start(programs(controller), {**controller.env(), "DEIS_CONTROLLER_URL": controller.url})
+        supervisor.start(programs(controller), {**controller.env(), "DEIS_CONTROLLER_URL": controller.url,
+                                                "DEIS_NGINX": nginx})
+    else:
+        for name in supervisor.update(programs(controller)):
+            print(f"Stopped the {name} (a program of an older supervisord config).")
     states = supervisor.processes()
     if states["controller"]["statename"] in UP:
         said = f"Deis is already up: controller {controller.url} (pid {states['controller']['pid']})."
@@ -498,13 +546,11 @@ def up() -> int:
               file=sys.stderr)
         return 1
     print(said)
-    if started:
-        print(f"Started the router on port {router.http_port}.")
     names = [program.name for program in programs(controller)]
     for name in names[1:]:
         if states[name]["statename"] not in UP:
-            supervisor.start_program(name)
-            print(f"Started the {name}.")
+            supervisor.start_program(name)  # the router writes its configuration first (Router.run)
+            print(f"Started the router on port {router.http_port}." if name == "router" else f"Started the {name}.")
     not_running = {name: info for name, info in supervisor.wait_running(names).items()
                    if info["statename"] != "RUNNING"}
     for name, info in not_running.items():
@@ -526,19 +572,19 @@ def down() -> int:
     if supervisor.pid() is not None:
         states = supervisor.processes()
         for program in reversed(programs(controller)):
-            if states[program.name]["statename"] in ACTIVE and supervisor.stop_program(program.name):
+            if states.get(program.name, {}).get("statename") in ACTIVE and supervisor.stop_program(program.name):
                 stopped.append(f"the {program.name}")
         supervisor.shutdown()
         stopped.append("supervisord")
     stopped += stop_unsupervised(controller, supervisor)
+    if router.running():  # one started without supervisord (Router.start), or left by a killed supervisord
+        router.stop()
+        stopped.append("the router (not supervised)")
     for what in stopped:
         if not what.startswith("the controller"):
             print(f"Stopped {what}.")
     controllers = [what for what in stopped if what.startswith("the controller")]
     print(f"Stopped {controllers[0]}." if controllers else "The controller was not running.")
-    if router.running():
-        router.stop()
-        print("Stopped the router.")
     return 0
 
 
@@ -565,19 +611,23 @@ def status() -> int:
     pid = supervisor.pid()
     states = supervisor.processes() if pid else {}
     restarts = supervisor.restarts() if pid else None
-    ok = pid is not None and router.running()
+    ok = pid is not None
+    notes = {"controller": controller.url, "router": f"port {router.http_port}"}
     for program in programs(controller):
         info = states.get(program.name, {"statename": ""})
         word = {"RUNNING": "up", "STARTING": "starting", "BACKOFF": "restarting"}.get(info["statename"], "down")
         if program.name == "controller" and word == "up" and not controller.healthy():
             word = "failing"  # it answers /healthz even with every request thread busy
+        note = notes.get(program.name, "")
+        if program.name == "router" and word == "up" and router.master_pid() != info.get("pid"):
+            word = "failing"  # supervisord's process is not (yet) the master of the pid file
+        if program.name == "router" and not info.get("pid") and (unsupervised := router.master_pid()):
+            word, info = "detached", {**info, "pid": unsupervised}  # serves, but nothing restarts it
+            note += " (not supervised: `make up` takes it over)"
         print(_row(program.name, word, info["statename"], info.get("pid"),
-                   _uptime(info["now"] - info["start"]) if info.get("pid") else "",
-                   None if restarts is None else restarts[program.name],
-                   controller.url if program.name == "controller" else ""))
+                   _uptime(info["now"] - info["start"]) if info.get("now") and info.get("pid") else "",
+                   None if restarts is None else restarts[program.name], note))
         ok = ok and word == "up"
-    router_pid = router.master_pid()
-    print(_row("router", "up" if router_pid else "down", pid=router_pid, note=f"port {router.http_port}"))
     left = [] if pid else supervisor.leftovers()
     print(_row("supervisord", "up" if pid else "down", pid=pid,
                uptime=_uptime(time.time() - supervisor.pidfile.stat().st_mtime) if pid else "",
@@ -588,10 +638,13 @@ def status() -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="deis-platform", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("command", choices=["up", "down", "status", "router"],
+                        help="router: supervisord's router program (nginx in the foreground)")
     args = parser.parse_args(argv)
     if args.command == "status":
         return status()
+    if args.command == "router":
+        return run_router()  # not under the lock: `up` holds it while supervisord starts the router
     with one_at_a_time(default_data_dir()):
         return {"up": up, "down": down}[args.command]()
 

@@ -65,7 +65,7 @@ def test_up_is_idempotent_and_down_stops_it(tmp_path):
         assert f"http://127.0.0.1:{port}" in first.stdout and "SQLite" in first.stdout
         assert "deis register" in first.stdout
         assert f"Started the router on port {router_port}" in first.stdout
-        assert "Started the logger." in first.stdout and "Started the reconciler." in first.stdout
+        assert "Started the logger." in first.stdout and "Started the deployer." in first.stdout
         assert "Started the builder." in first.stdout
         assert ssh_banner(int(env["DEIS_BUILDER_PORT"])).startswith(b"SSH-2.0-")
         assert f"http://<app>.localhost:{router_port}/" in first.stdout
@@ -74,21 +74,29 @@ def test_up_is_idempotent_and_down_stops_it(tmp_path):
         state = platform("status", env)
         assert state.returncode == 0, state.stdout
         pids = dict(re.findall(r"^(\S+) .*\bpid (\d+)", state.stdout, re.M))
-        assert set(pids) == {"controller", "logger", "reconciler", "builder", "router", "supervisord"}
+        assert set(pids) == {"controller", "router", "logger", "deployer", "builder", "supervisord"}
+        # nginx's master is supervisord's child (in the foreground), with the router's config and pid file
+        assert Path(f"/proc/{pids['router']}/stat").read_text().split(") ", 1)[1].split()[1] == pids["supervisord"]
+        assert (tmp_path / "router" / "nginx.pid").read_text().strip() == pids["router"]
+        assert "daemon off;" in Path(f"/proc/{pids['router']}/cmdline").read_bytes().decode(errors="replace")
+        # ... and the deployer knows it: its Router waits for that nginx instead of starting one
+        assert b"DEIS_ROUTER_SUPERVISED=1" in Path(f"/proc/{pids['deployer']}/environ").read_bytes().split(b"\0")
 
         second = platform("up", env)
         assert second.returncode == 0, second.stderr
         assert f"already up: controller http://127.0.0.1:{port} (pid {pids['controller']})" in second.stdout
         assert "Started the" not in second.stdout
         state = platform("status", env)
-        assert state.returncode == 0 and "reconciler  up" in state.stdout and "logger      up" in state.stdout
+        assert state.returncode == 0 and "deployer    up" in state.stdout and "logger      up" in state.stdout
         assert "builder     up" in state.stdout and "supervisord up" in state.stdout
+        assert re.search(rf"^router      up +RUNNING +pid {pids['router']} .* restarts 0 +port {router_port}$",
+                         state.stdout, re.M)
         assert dict(re.findall(r"^(\S+) .*\bpid (\d+)", state.stdout, re.M)) == pids  # nothing restarted
         assert re.search(r"^controller  up .* restarts 0 ", state.stdout, re.M)
     finally:
         stopped = platform("down", env)
     assert "Stopped the controller." in stopped.stdout and "Stopped the router." in stopped.stdout
-    assert "Stopped the reconciler." in stopped.stdout and "Stopped the logger." in stopped.stdout
+    assert "Stopped the deployer." in stopped.stdout and "Stopped the logger." in stopped.stdout
     assert "Stopped the builder." in stopped.stdout and "Stopped supervisord." in stopped.stdout
     assert all(gone(int(pid)) for pid in pids.values())
     from deis.platform import Supervisor

@@ -5,6 +5,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -12,9 +13,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from deis.router.router import STATUS_HOST
 from tests.test_platform import gone, platform, platform_env, ssh_banner
 
-PROGRAMS = ("controller", "logger", "reconciler", "builder")
+PROGRAMS = ("controller", "router", "logger", "deployer", "builder")
+BACK_WITHIN = {"router": 5}  # seconds; the others 15
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +52,8 @@ def children(pid: int) -> list[int]:
 
 def serves(name: str, env: dict, old_workers: list[int]) -> bool:
     """Does the new process do its job: the controller answers (from new workers: the killed
-    master's orphans are gone), the builder's SSH server greets."""
+    master's orphans are gone), the router too (nginx's orphaned workers hold its port until they
+    are gone), the builder's SSH server greets."""
     if name == "controller":
         if not all(gone(worker) for worker in old_workers):
             return False
@@ -57,6 +61,16 @@ def serves(name: str, env: dict, old_workers: list[int]) -> bool:
             return requests.get(f"http://127.0.0.1:{env['DEIS_CONTROLLER_PORT']}/healthz", timeout=1).status_code == 200
         except requests.RequestException:
             return False
+    if name == "router":
+        if not all(gone(worker) for worker in old_workers):
+            return False
+        try:
+            port = env["DEIS_ROUTER_PORT"]
+            unknown = requests.get(f"http://127.0.0.1:{port}/", headers={"Host": "nope.localhost"}, timeout=1)
+            generation = requests.get(f"http://127.0.0.1:{port}/generation", headers={"Host": STATUS_HOST}, timeout=1)
+        except requests.RequestException:
+            return False
+        return unknown.status_code == 404 and generation.status_code == 200 and generation.text.strip().isdigit()
     if name == "builder":
         try:
             return ssh_banner(int(env["DEIS_BUILDER_PORT"]), wait=0).startswith(b"SSH-2.0-")
@@ -70,7 +84,8 @@ def test_a_killed_process_is_back_by_itself(running, name):
     env, _ = running
     before = status_of(env)[name]
     assert before["word"] == "up" and before["pid"], before
-    old_workers = children(before["pid"]) if name == "controller" else []
+    old_workers = children(before["pid"]) if name in ("controller", "router") else []
+    assert old_workers or name not in ("controller", "router")
 
     started = time.monotonic()
     os.kill(before["pid"], signal.SIGKILL)
@@ -83,8 +98,76 @@ def test_a_killed_process_is_back_by_itself(running, name):
     seconds = time.monotonic() - started
     print(f"{name}: SIGKILL, back by itself in {seconds:.1f} s")
     assert after["word"] == "up" and after["pid"] not in (None, before["pid"]), f"{name} not back within 30 s"
-    assert seconds < 15
+    assert seconds < BACK_WITHIN.get(name, 15)
     assert after["restarts"] == before["restarts"] + 1
+    assert status_of(env)["supervisord"]["word"] == "up"
+
+
+def masters(data_dir: Path) -> list[int]:
+    """The live nginx masters of this data directory's router."""
+    conf = str(data_dir / "router" / "nginx.conf")
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "nginx: master process" in title and conf in title and not gone(int(proc.name)):
+            found.append(int(proc.name))
+    return found
+
+
+def test_the_deployers_router_never_starts_a_second_nginx(running):
+    """The deployer starts the router when it finds it down (Router.start); supervisord restarts
+    it at the same time. Supervised (DEIS_ROUTER_SUPERVISED, which `up` gives its programs), a
+    Router waits for supervisord's nginx instead; one that is not (an older deployer) loses to the
+    router program, which takes over. Either way one nginx serves, supervisord's."""
+    from deis.router import Router, RouterError
+
+    env, data_dir = running
+    port = int(env["DEIS_ROUTER_PORT"])
+    for supervised in (True, False):
+        before = status_of(env)["router"]
+        assert before["word"] == "up", before
+        os.kill(before["pid"], signal.SIGKILL)
+        deployers = Router(data_dir, http_port=port, https_port=None, install=False, supervised=supervised)
+        try:
+            deployers.start()
+        except RouterError as exc:  # the unsupervised one may lose the race for the port
+            print(f"supervised={supervised}: {exc}")
+        deadline, after = time.monotonic() + 20, before
+        while time.monotonic() < deadline:
+            after = status_of(env)["router"]
+            if after["word"] == "up" and after["pid"] != before["pid"] and masters(data_dir) == [after["pid"]]:
+                break
+            time.sleep(0.1)
+        assert after["word"] == "up" and after["pid"] != before["pid"], after
+        assert masters(data_dir) == [after["pid"]]
+        assert deployers.master_pid() == after["pid"]
+        assert requests.get(f"http://127.0.0.1:{port}/", headers={"Host": "nope.localhost"}, timeout=5).status_code == 404
+
+
+def test_reloads_reach_the_supervised_nginx(running):
+    """A reload, by the deployer's Router (SIGHUP to the pid file's master) or `nginx -s reload`,
+    is taken by supervisord's nginx in place: same master, new generation."""
+    from deis.router import Router
+
+    env, data_dir = running
+    port = int(env["DEIS_ROUTER_PORT"])
+    pid = status_of(env)["router"]["pid"]
+    routed = Router(data_dir, http_port=port, https_port=None, install=False, supervised=True)
+
+    def served() -> int:
+        answer = requests.get(f"http://127.0.0.1:{port}/generation", headers={"Host": STATUS_HOST}, timeout=5)
+        return int(answer.text)
+
+    result = routed.update({})  # the same routes, a new generation
+    assert result.reloaded, result
+    assert served() >= result.generation
+    reload = subprocess.run([*routed.argv(foreground=True), "-s", "reload"], capture_output=True, text=True)
+    assert reload.returncode == 0, reload.stderr
+    assert status_of(env)["router"]["pid"] == pid and routed.master_pid() == pid  # reloaded, not restarted
+    assert served() >= result.generation
 
 
 class SlowRegistration:

@@ -7,6 +7,14 @@ Layout under `<data_dir>/router/` (nginx's prefix):
     state.json          the live generation number and each app's last good route (mode 0600)
     nginx.pid, logs/, tmp/, lock
 
+nginx runs in one of two ways, with the same prefix, config and pid file (reloads are the same
+SIGHUP to the pid file's master either way): detached (`start()`, nginx's own daemon mode: tests and
+tools that run a router by themselves), or supervised (`run()`: the process becomes nginx in the
+foreground, `-g 'daemon off;'`, so that its supervisor - `deis-platform up`'s supervisord - sees it
+die and starts it again). A Router made with `supervised=True` (DEIS_ROUTER_SUPERVISED=1, which
+`deis-platform up` gives its programs) never starts a detached nginx: `start()` waits for the
+supervised one instead, so that the deployer and supervisord never start two.
+
 `apply()` renders a new generation, checks it with `nginx -t`, leaves out (or keeps at their last
 good route) the apps that make it fail, points the symlink at it in one rename and reloads nginx
 gracefully (SIGHUP: new workers take new connections, old ones finish what they have). It then
@@ -29,6 +37,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NoReturn
 
 from .model import InvalidRoute, Route, validate
 from .templates import app_template, main_template
@@ -92,6 +101,25 @@ def accepting_workers(master: int) -> list[int]:
     return [int(pid) for pid in children if worker_state(int(pid)) == "accepting"]
 
 
+def nginx_orphans(master: int) -> list[int]:
+    """The live processes a dead nginx master left: its workers (and cache processes) keep serving
+    with the old configuration and hold the listening sockets, so no new master could bind the
+    ports. Each master leads a process group of its own (nginx's daemon mode calls setsid,
+    supervisord puts each program in a group of its own), which its workers stay in."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().split(") ", 1)[1].split()  # state, ppid, pgrp, ...
+        except (OSError, IndexError):
+            continue
+        pid = int(stat.parent.name)
+        if pid != master and fields[2] == str(master) and fields[0] not in ("Z", "X"):
+            title = process_title(pid)
+            if title is not None and title.startswith("nginx:"):
+                found.append(pid)
+    return found
+
+
 def find_nginx(install: bool = False) -> str:
     """Path of the nginx binary; with install=True, scripts/nginx.sh installs it when missing."""
     for candidate in (shutil.which("nginx"), "/usr/sbin/nginx"):
@@ -120,7 +148,7 @@ class Router:
                  worker_processes: str | int = "auto", worker_connections: int = 4096,
                  worker_shutdown_timeout: int | None = None, access_log: bool = True,
                  error_log_level: str = "warn", nginx: str | None = None, install: bool = True,
-                 reload_timeout: float = 10.0):
+                 reload_timeout: float = 10.0, supervised: bool | None = None):
         self.root = Path(data_dir).resolve() / "router"
         if not _SAFE_PATH.match(str(self.root)):
             raise RouterError(f"the router's directory {self.root} has characters nginx paths cannot hold")
@@ -141,6 +169,8 @@ class Router:
         self._nginx = nginx
         self._install = install
         self.reload_timeout = reload_timeout
+        # A supervisor runs nginx (`run()`); start() only waits for it. Default: DEIS_ROUTER_SUPERVISED.
+        self.supervised = (os.environ.get("DEIS_ROUTER_SUPERVISED") == "1") if supervised is None else supervised
 
     # ----------------------------------------------------------------- paths and small helpers
     @property
@@ -213,16 +243,24 @@ class Router:
     def running(self) -> bool:
         return self.master_pid() is not None
 
+    def argv(self, foreground: bool = False) -> list[str]:
+        """nginx's command line: detached (nginx's default, daemon mode), or in the foreground for
+        a supervisor (`-g 'daemon off;'`; the rendered config leaves `daemon` to the command line)."""
+        return [self.nginx, "-p", f"{self.root}/", "-c", str(self.conf), *(["-g", "daemon off;"] if foreground else [])]
+
     def start(self) -> ApplyResult | None:
-        """Start this router's nginx with the last good routes; nothing when it runs already."""
+        """Start this router's nginx (detached) with the last good routes; nothing when it runs
+        already. A supervised Router starts nothing: it waits for the supervisor's nginx."""
+        if self.supervised:
+            return self._await_supervised()
         with self._locked():
             if self.running():
                 return None
             self._dirs()
+            self._clear_orphans()
             state = self._load_state()
             result = self._build(list(state["routes"].values()), state)
-            proc = subprocess.run([self.nginx, "-p", f"{self.root}/", "-c", str(self.conf)],
-                                  capture_output=True, text=True, check=False)
+            proc = subprocess.run(self.argv(), capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 raise RouterError(f"nginx did not start: {_first_error(proc.stderr)}")
             deadline = time.monotonic() + 5
@@ -233,23 +271,103 @@ class Router:
             result.reloaded = self._wait_for_generation(result.generation)
             return result
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop nginx: gracefully (SIGQUIT) for up to `timeout` seconds, then at once."""
+    def _await_supervised(self) -> None:
+        """Wait (up to reload_timeout) for the supervisor's nginx: one starting holds the lock
+        until it serves its generation (see run())."""
         with self._locked():
-            pid = self.master_pid()
-            if pid is None:
-                return
-            for sig, wait in ((signal.SIGQUIT, timeout), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+            pass
+        deadline = time.monotonic() + self.reload_timeout
+        while not self.running():
+            if time.monotonic() > deadline:
+                raise RouterError("nginx is not running; its supervisor starts it again "
+                                  f"(see its log, and {self.error_log})")
+            time.sleep(0.05)
+        return None
+
+    def run(self) -> NoReturn:
+        """Become this router's nginx in the foreground, for a supervisor that restarts it when it
+        dies (`deis-platform up`'s supervisord): under the lock, stop a master that runs (a detached
+        one, or one a killed supervisord left), get rid of what a killed master left, write the
+        configuration from the last good routes, then exec nginx, so that this process - the one
+        the supervisor watches - is the master. A forked helper keeps the lock until the new master
+        serves its generation: an apply meanwhile would find no master to reload, or one not yet
+        ready for the signal. Returns only by raising RouterError."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        argv = self.argv(foreground=True)  # finds nginx before anything changes
+        lock = open(self.root / "lock", "a")  # noqa: SIM115 - the helper below holds it past the exec
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            self._dirs()
+            if (pid := self.master_pid()) is not None:
+                self._stop_locked(pid, timeout=self.reload_timeout)
+            self._clear_orphans()
+            state = self._load_state()
+            generation = self._build(list(state["routes"].values()), state).generation
+        except BaseException:
+            lock.close()
+            raise
+        me = os.getpid()
+        child = os.fork()
+        if child == 0:  # the helper, detached from this process (a grandchild: nginx never reaps it)
+            try:
+                if os.fork() == 0:
+                    with contextlib.suppress(BaseException):
+                        self._hold_until_serving(me, generation)
+            finally:
+                os._exit(0)  # the lock goes with the helper's descriptor
+        os.waitpid(child, 0)
+        lock.close()  # the helper's copy keeps the lock (flock belongs to the open file, not the fd)
+        os.execv(argv[0], argv)
+
+    def _hold_until_serving(self, master: int, generation: int) -> None:
+        deadline = time.monotonic() + self.reload_timeout
+        while self.master_pid() != master:  # nginx writes its pid file once its signal handlers are set
+            if process_title(master) is None or time.monotonic() > deadline:
+                return  # nginx did not start (its supervisor reports it)
+            time.sleep(0.02)
+        self._wait_for_generation(generation)
+
+    def _clear_orphans(self) -> None:
+        """With no master alive, stop what the last one left (it was SIGKILLed): SIGQUIT, so they
+        close their listening sockets at once and finish their requests for up to DRAIN_WAIT,
+        then SIGKILL. Under the lock."""
+        try:
+            old = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return
+        if self.master_pid() is not None:
+            return
+        orphans = nginx_orphans(old)
+        for sig, wait in ((signal.SIGQUIT, DRAIN_WAIT), (signal.SIGKILL, 3.0)):
+            for pid in orphans:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
-                deadline = time.monotonic() + wait
-                while time.monotonic() < deadline:
-                    if self.master_pid() is None:
-                        with contextlib.suppress(OSError):
-                            self.pid_file.unlink()
-                        return
-                    time.sleep(0.02)
-            raise RouterError(f"nginx master {pid} did not stop")
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline and (orphans := [pid for pid in orphans if process_title(pid)]):
+                time.sleep(0.02)
+            if not orphans:
+                return
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop nginx: gracefully (SIGQUIT) for up to `timeout` seconds, then at once. (A
+        supervised nginx is its supervisor's to stop: this one would be started again.)"""
+        with self._locked():
+            pid = self.master_pid()
+            if pid is not None:
+                self._stop_locked(pid, timeout)
+
+    def _stop_locked(self, pid: int, timeout: float) -> None:
+        for sig, wait in ((signal.SIGQUIT, timeout), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                if self.master_pid() is None:
+                    with contextlib.suppress(OSError):
+                        self.pid_file.unlink()
+                    return
+                time.sleep(0.02)
+        raise RouterError(f"nginx master {pid} did not stop")
 
     # ----------------------------------------------------------------- configuration
     def apply(self, routes: list[Route]) -> ApplyResult:
@@ -415,10 +533,13 @@ class Router:
             (gen_dir / "apps" / f"{app}.conf").write_text(app_template.render(
                 r=shown, tls=tls, http_listen=http_listen, https_listen=https_listen))
             apps.append(app)
-        (gen_dir / "nginx.conf").write_text(main_template.render(
+        main = main_template.render(
             generation=generation, prefix=self.root, dir=gen_dir, apps=apps, s=self.settings,
             http_listen=http_listen, https_listen=https_listen, status_host=STATUS_HOST,
-            probe_address=self._probe_address()))
+            probe_address=self._probe_address())
+        # Whether nginx detaches is its command line's (argv): nginx refuses `daemon` given both
+        # there (-g 'daemon off;' under a supervisor) and in the file; its default is daemon mode.
+        (gen_dir / "nginx.conf").write_text(main)
         return warnings
 
     def _test(self, gen_dir: Path) -> tuple[bool, str]:

@@ -10,7 +10,6 @@ import jinja2
 
 MAIN = """\
 # Written by deis.router, generation {{ generation }}. Do not edit: every apply rewrites it.
-daemon on;
 master_process on;
 worker_processes {{ s.worker_processes }};
 pid "{{ prefix }}/nginx.pid";

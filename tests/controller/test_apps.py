@@ -107,8 +107,8 @@ def test_runtime_endpoints_answer_503_with_reason_after_validation(alice, app):
                    alice.post(f"/v1/apps/{app}/containers/web/1/restart")):
         assert answer.status_code == 503, answer.content
         assert "No container runtime" in answer.json()["detail"]
-    # a refused scale records nothing
-    assert alice.get(f"/v1/apps/{app}").json()["structure"] == {}
+    # a refused scale records nothing (the first build's defaults stay)
+    assert alice.get(f"/v1/apps/{app}").json()["structure"] == {"web": 1, "worker": 0}
     assert alice.get(f"/v1/apps/{app}/logs?log_lines=0").status_code == 400
     assert alice.post(f"/v1/apps/{app}/run", {}).status_code == 400
 
