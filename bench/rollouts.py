@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import signal
 import statistics
@@ -668,37 +667,34 @@ def report(m: dict, res: dict, args) -> str:
         f"{secs(res['bare1_s'])} / {secs(res['bare4_s'])} | median {fmt(b1, 2)} / {fmt(b4, 2)} | | |",
         "",
         f"Failed router answers during the changes (non-200 or no answer): {sum(errs)} in all. "
-        "Reading it: a rollout creates and starts every missing process at once (web and worker alike, "
-        "`START_PARALLEL` at a time in deis/scheduler/docker.py `_rollout`) and switches the route once "
-        "all web processes answer their check, so at web=2 worker=2 the switch waits for four container "
-        "starts sharing the engine; the bare row shows what four parallel starts cost the engine alone "
+        "Reading it: a rollout starts the missing web processes first (in parallel, deis/scheduler/docker.py "
+        "`_rollout`), switches the route once they answer their check, and only then starts the other types "
+        "(checked during the probation), so at web=2 worker=2 the switch waits for two container starts, not "
+        "four; the bare row shows what four parallel starts cost the engine alone "
         f"here ({fmt(b4 / b1, 1)}x one), against the platform's {fmt(first2 / first1, 1)}x. The route "
         "switches to both new web processes in one step: *first* and *only new* coincide.",
         "",
         f"**3. SIGKILL of each platform process.** A supervised platform (`python -m deis.platform up`: "
-        "supervisord runs the controller, logger, deployer and builder; nginx is its own master, started "
-        "again by the deployer's resync) in a data directory, ports and namespace of its own, "
+        "supervisord runs the controller, router (nginx in the foreground), logger, deployer and builder) "
+        "in a data directory, ports and namespace of its own, "
         f"DEIS_RECONCILE_INTERVAL {res['interval'] or 'unset (default 10 s)'}, one app at web=1. "
         "Each process is SIGKILLed with its process group (the controller: gunicorn's master and workers; "
         "the router: nginx's master and workers) once every program has been RUNNING for supervisor's "
         "startsecs; *pid*: until a new pid is there (supervisord's `getAllProcessInfo`, the router's "
         "pid file); *working*: until the old processes are gone and the new one does its job (controller: "
         "`/healthz` answers 200; deployer: its wake socket `deployer.sock` takes a datagram again; builder: its SSH banner; router: "
-        "the app served through it; logger: the new pid). Nobody acts meanwhile. nginx is started again "
-        "only by the deployer's periodic resync (`Reconciler.run` -> `resync`, every DEIS_RECONCILE_INTERVAL), "
-        "so a killed router is down for anything up to that interval: each router kill comes after a random "
-        "pause within the interval (so the kills fall at random phases of it). "
+        "the app served through it; logger: the new pid). Nobody acts meanwhile. "
         f"{args.kill_reps} rounds. Baseline: one bare `docker run -d` of the test image until it answers "
         f"HTTP, median of {len(res['bare_s'])}: {fmt(bare, 2)} s.",
         "",
-        "| process | new pid (s) | working (s) | random pause before the kill (s) |",
-        "| --- | --- | --- | --- |",
+        "| process | new pid (s) | working (s) |",
+        "| --- | --- | --- |",
     ]
     for target in TARGETS:
         runs = [k for k in kills if k["target"] == target]
         if runs:
             lines.append(f"| {target} ({runs[0]['program']}) | {secs([k['pid_s'] for k in runs])} | "
-                         f"{secs([k['ready_s'] for k in runs])} | {secs([k.get('pause_s', 0.0) for k in runs])} |")
+                         f"{secs([k['ready_s'] for k in runs])} |")
     lines.append("")
     return "\n".join(lines)
 
@@ -793,10 +789,7 @@ def part_three(client, image: str, args, res: dict) -> None:
         log(f"   programs: {', '.join(sup.names)}")
         for rnd in range(args.kill_reps):
             for target in TARGETS:
-                # nginx is started again by the deployer's resync, every DEIS_RECONCILE_INTERVAL: a
-                # random pause first spreads the kills over that period instead of one phase of it
-                pause = random.uniform(0, float(args.interval or 10)) if target == "router" else 0.0
-                k = sup.kill(target, pause=pause)
+                k = sup.kill(target)
                 res["kills"].append(k)
                 log(f"   round {rnd + 1}: SIGKILL {target} ({k['program']}, {k['killed']} processes): new pid "
                     f"{k['pid_s'] if k['pid_s'] is None else round(k['pid_s'], 2)} s, working "

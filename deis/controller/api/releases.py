@@ -39,6 +39,11 @@ def write_transaction():
             yield
 
 
+def initial_state(build) -> str:
+    """A release without a build runs nothing: it is deployed as soon as it is made."""
+    return "pending" if build is not None else "deployed"
+
+
 def create_app(app_id: str, owner) -> App:
     with write_transaction():
         app = App.objects.create(id=app_id, owner=owner)
@@ -94,9 +99,10 @@ def change_config(app: App, user, changes: dict) -> tuple[Config, Release]:
                     value[key] = item
             merged[field] = value
         config = Config.objects.create(app=app, owner=user, **merged)
+        build = current.build if current else None
         release = Release.objects.create(
-            app=app, owner=user, version=_next_version(app), config=config,
-            build=current.build if current else None, summary=config_summary(user, config, old))
+            app=app, owner=user, version=_next_version(app), config=config, build=build,
+            state=initial_state(build), summary=config_summary(user, config, old))
     return config, release
 
 
@@ -151,5 +157,6 @@ def rollback(app: App, user, version: int | None = None) -> Release:
             raise RollbackError(f"Release v{target.version} has no build to run; choose a later release.")
         release = Release.objects.create(app=app, owner=user, version=_next_version(app),
                                          config=target.config, build=target.build,
+                                         state=initial_state(target.build),
                                          summary=f"{user.username} rolled back to v{target.version}")
     return release
