@@ -402,7 +402,7 @@ class Router:
         other's changes. `keep_upstreams`: the changed apps keep the upstreams nginx has for them
         (for changes of hosts and certificates, which must not race a deploy's switch).
         `remove_others`: apps not in `changes` go. `only_if_changed`: nothing happens when nginx
-        serves the result already (the reconciler's case)."""
+        serves the result already (the deployer's case)."""
         with self._locked():
             state = self._load_state()
             current = {} if remove_others else dict(state["routes"])
@@ -415,7 +415,10 @@ class Router:
                     route = replace(route, upstreams=list(served.upstreams) if served else [],
                                     backups=list(served.backups) if served else [])
                 current[app] = route
-            if only_if_changed and self.running():
+            # Unchanged, and nginx serves the generation that has it: a reload that never reached
+            # nginx (no master at that moment, a master replaced meanwhile) must not make every
+            # later identical update a no-op.
+            if only_if_changed and self.running() and self.live_generation() == state["generation"]:
                 try:
                     if {app: validate(r) for app, r in current.items()} == state["routes"]:
                         return None

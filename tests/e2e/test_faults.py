@@ -165,7 +165,27 @@ def wait_serving(fleet, t0: float, limit: float, apps=None) -> float:
             return max(r[0].at for r in recent.values()) - t0
         time.sleep(0.05)
     tails = {app: [(round(a.at - t0, 2), a.status) for a in load.since(t0) if a.app == app][-5:] for app in apps}
-    raise AssertionError(f"not serving again within {limit} s: {tails}")
+    raise AssertionError(f"not serving again within {limit} s: {tails}; {_where(fleet, apps)}")
+
+
+def _where(fleet, apps) -> str:
+    """What the router routes each app to, and what its processes are (for a failure's message)."""
+    import json
+
+    from deis.router.router import STATUS_HOST
+
+    try:
+        state = json.loads((fleet["data_dir"] / "router" / "state.json").read_text())
+        routed = {app: state["routes"].get(app, {}).get("upstreams") for app in apps}
+        conn = http.client.HTTPConnection("127.0.0.1", int(fleet["env"]["DEIS_ROUTER_PORT"]), timeout=2)
+        conn.request("GET", "/generation", headers={"Host": STATUS_HOST})
+        live = conn.getresponse().read().decode().strip()
+        conn.close()
+        found = {app: [(c.name, c.status, next(iter(c.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"])
+                       for c in containers(fleet, app)] for app in apps}
+        return f"routes {routed} (state generation {state['generation']}, nginx serves {live}); processes {found}"
+    except Exception as exc:  # noqa: BLE001 - a diagnosis, best effort
+        return f"(no diagnosis: {exc})"
 
 
 def record(fleet, scenario: str, t0: float, seconds: float) -> None:

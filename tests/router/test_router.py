@@ -125,6 +125,23 @@ def test_a_dead_upstream_is_skipped(router, make_upstream):
         assert get_json(router, "web.localhost")["upstream"] == "b"
 
 
+def test_an_update_nginx_never_loaded_is_applied_again_though_the_route_is_unchanged(router, make_upstream):
+    """The state file names a route nginx never loaded (the reload was lost: no master at that
+    moment, or one replaced meanwhile). The deployer's next identical update must reach nginx."""
+    a, b = make_upstream("a"), make_upstream("b")
+    router.apply([route("web", [a])])
+    assert get_json(router, "web.localhost")["upstream"] == "a"
+    state = json.loads((router.root / "state.json").read_text())
+    served = state["generation"]
+    state["generation"] += 1  # what a lost reload leaves behind
+    state["routes"]["web"]["upstreams"] = [list(b.address)]
+    (router.root / "state.json").write_text(json.dumps(state))
+    assert router.live_generation() == served
+    router.update({"web": route("web", [b])}, only_if_changed=True)
+    assert router.live_generation() > served
+    assert get_json(router, "web.localhost")["upstream"] == "b"
+
+
 def test_backups_serve_only_when_no_upstream_answers(router, make_upstream):
     """A rollout's old processes stand behind its new ones while these must stay up."""
     new, old = make_upstream("new"), make_upstream("old")
