@@ -126,7 +126,7 @@ def test_apps_come_back_after_the_platform_and_their_containers_were_stopped(tmp
         assert requests.get(router, headers={"Host": f"{app}.localhost"}, timeout=10).status_code == 200
 
         assert platform("down", env).returncode == 0
-        for container in client.containers.list(filters={"label": f"{namespace}.managed=1"}):
+        for container in client.containers.list(filters={"label": f"{namespace}.managed=1"}, ignore_removed=True):
             container.stop(timeout=1)
         assert platform("up", env).returncode == 0
         deadline, answer = time.monotonic() + 60, None

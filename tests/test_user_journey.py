@@ -118,7 +118,7 @@ def test_first_ten_minutes(tmp_path):
         assert requests.get(router, headers={"Host": f"{app_name}.localhost"}, timeout=10).status_code == 404
         # Gone for users at once; the deployer removes its processes and images right after.
         def left():
-            return client.containers.list(all=True, filters={"label": f"{namespace}.app={app_name}"}) + \
+            return client.containers.list(all=True, filters={"label": f"{namespace}.app={app_name}"}, ignore_removed=True) + \
                 [i for i in client.images.list() if any(t.startswith(f"deis-apps/{app_name}:") for t in i.tags)]
 
         deadline = time.monotonic() + 15

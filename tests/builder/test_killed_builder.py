@@ -38,7 +38,7 @@ def status(container) -> str:
 
 def build_containers(client, app: str) -> list:
     """The build containers of `app`, whatever their state (deis-build-<app>-<8 hex>)."""
-    return [c for c in client.containers.list(all=True, filters={"name": f"deis-build-{app}-"})
+    return [c for c in client.containers.list(all=True, filters={"name": f"deis-build-{app}-"}, ignore_removed=True)
             if c.name.startswith(f"deis-build-{app}-")]
 
 

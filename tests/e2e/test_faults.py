@@ -555,7 +555,7 @@ def test_a_whole_host_restart(fleet):
     kill9(platform_pids(data_dir, "deis") + platform_pids(data_dir, "gunicorn") + platform_pids(data_dir, "supervisord"))
     kill9(router_pids(data_dir))
     pid = int(Path("/var/run/docker.pid").read_text().strip())
-    for container in fleet["client"].containers.list(filters={"label": f"{fleet['namespace']}.managed=1"}):
+    for container in fleet["client"].containers.list(filters={"label": f"{fleet['namespace']}.managed=1"}, ignore_removed=True):
         container.kill()  # what a power cut does to them; the engine then stops
     os.kill(pid, signal.SIGTERM)
     assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), 60)

@@ -2,6 +2,8 @@
 name, change config without losing the app, keep serving when a new release never becomes healthy.
 """
 
+import time
+
 import requests
 
 from tests.conftest import unique
@@ -137,3 +139,26 @@ def test_no_request_dropped_while_deploying_configuring_rolling_back_and_scaling
     assert len(retried) <= 2 * sum(modes) * reloads, (reloads, retried)
     assert [p["release"] for p in user.get(f"/v1/apps/{app}/containers").json()["results"]] == ["v5"]
     user.delete(f"/v1/apps/{app}")
+
+
+def test_a_one_off_is_a_job_whose_output_streams_and_that_holds_no_request(runtime):
+    user = runtime["live"].register(unique("dev"))
+    app = unique("jobs")
+    assert user.post("/v1/apps", json={"id": app}).status_code == 201
+    assert user.post(f"/v1/apps/{app}/builds", json={"image": runtime["image"], "procfile": {"web": WEB}}).rollout
+    job = user.post(f"/v1/apps/{app}/jobs", json={"command": "echo first; sleep 2; echo second; exit 4"})
+    assert job.status_code == 201, job.text
+    uuid, offset, printed, states = job.json()["uuid"], 0, "", set()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        got = user.get(f"/v1/apps/{app}/jobs/{uuid}?offset={offset}").json()
+        printed += got["output"]
+        offset = got["offset"]
+        states.add((got["state"], "first" in printed, "second" in printed))
+        if got["state"] not in ("pending", "running"):
+            break
+        time.sleep(0.1)
+    assert got["state"] == "failed" and got["exit_code"] == 4
+    assert printed == "first\nsecond\n"
+    assert ("running", True, False) in states  # the first line was read while it still ran
+    assert user.delete(f"/v1/apps/{app}").status_code == 204

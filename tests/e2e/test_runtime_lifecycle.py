@@ -176,7 +176,7 @@ def test_destroy_leaves_no_container_image_route_or_log(runtime):
         assert through_router(runtime, f"{app}.localhost").status_code == 404  # gone for users at once
         # The deployer removes its processes and image right after.
         label = f"{runtime['namespace']}.app={app}"
-        assert wait_for(lambda: client.containers.list(all=True, filters={"label": label}) == [], 20)
+        assert wait_for(lambda: client.containers.list(all=True, filters={"label": label}, ignore_removed=True) == [], 20)
 
         def image_gone():
             try:
@@ -210,7 +210,7 @@ def test_the_reconciler_brings_back_removed_and_stopped_processes(runtime):
     labels[f"{runtime['namespace']}.app"] = "ghost-app"
     ghost = client.containers.run(runtime["image"], name=unique("ghost-app"), labels=labels, detach=True,
                                   command=["sleep", "60"], entrypoint=[])
-    assert wait_for(lambda: not client.containers.list(all=True, filters={"id": ghost.id}), 30)
+    assert wait_for(lambda: not client.containers.list(all=True, filters={"id": ghost.id}, ignore_removed=True), 30)
     user.delete(f"/v1/apps/{app}")
 
 

@@ -20,7 +20,7 @@ from .conftest import WEB
 def containers(client, namespace, app, **labels):
     filters = [f"{namespace}.managed=1", f"{namespace}.app={app}"]
     filters += [f"{namespace}.{k}={v}" for k, v in labels.items()]
-    return sorted(client.containers.list(all=True, filters={"label": filters}), key=lambda c: c.name)
+    return sorted(client.containers.list(all=True, filters={"label": filters}, ignore_removed=True), key=lambda c: c.name)
 
 
 def names(client, namespace, app):
