@@ -38,6 +38,7 @@ import os
 import shutil
 import signal
 import statistics
+from functools import partial
 import subprocess
 import sys
 import tempfile
@@ -56,6 +57,7 @@ import requests  # noqa: E402
 
 from bench.common import DOC, fmt, platform_parser, write_section  # noqa: E402
 from bench.runtime import address_of, answers, bare_one, machine, start_bare  # noqa: E402
+from bench.runtime import wait_until  # noqa: E402
 from deis.platform import Controller, Daemon, Supervisor  # noqa: E402
 from deis.router import Router  # noqa: E402
 from deis.scheduler.docker import purge  # noqa: E402
@@ -92,18 +94,7 @@ def pct(values: list[float], p: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
 
 
-def wait_for(check, timeout: float, what: str, pause: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-        except (requests.RequestException, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(pause)
+wait_for = partial(wait_until, pause=0.05)  # the CLI's pace, not the router poll's
 
 
 def rollout_of(session: ApiUser, app: str) -> dict:

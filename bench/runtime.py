@@ -72,18 +72,19 @@ POLL = 0.01
 
 
 
-def wait_until(check, timeout: float, what: str):
+def wait_until(check, timeout: float, what: str, pause: float = POLL):
+    """`check()` once truthy (a refused connection counts as not yet), else TimeoutError."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             result = check()
             if result:
                 return result
-        except requests.RequestException:
+        except (requests.RequestException, OSError):
             pass
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(POLL)
+        time.sleep(pause)
 
 
 def get(url: str, host: str | None = None, timeout: float = 2.0) -> requests.Response:
