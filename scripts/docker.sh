@@ -9,9 +9,11 @@ answers() { curl -sf --unix-socket /var/run/docker.sock http://localhost/_ping >
 
 # Each app gets a bridge network of its own (deis/scheduler/docker.py), so the engine needs more
 # address pools than its default ~30 networks: 10.224.0.0/12 in /24s is 4,096 networks of 254
-# processes. Written to daemon.json (merged, never replacing other settings) so that a dockerd
-# started any way picks it up; DEIS_DOCKER_ADDRESS_POOL chooses another range.
-configure_pools() {
+# processes. Root in a container must not be root on the host: `userns-remap: default` maps it to
+# the unprivileged range dockerd gives its `dockremap` user (100000 and up). Both are written to
+# daemon.json (merged, never replacing other settings) so that a dockerd started any way picks
+# them up; DEIS_DOCKER_ADDRESS_POOL chooses another range.
+configure_daemon() {
     local pool="${DEIS_DOCKER_ADDRESS_POOL:-10.224.0.0/12}" size="${DEIS_DOCKER_ADDRESS_POOL_SIZE:-24}"
     mkdir -p /etc/docker
     python3 - "$pool" "$size" <<'PY'
@@ -21,8 +23,11 @@ try:
     config = json.load(open(path))
 except (OSError, ValueError):
     config = {}
-if "default-address-pools" not in config:
-    config["default-address-pools"] = [{"base": sys.argv[1], "size": int(sys.argv[2])}]
+wanted = {"default-address-pools": [{"base": sys.argv[1], "size": int(sys.argv[2])}],
+          "userns-remap": "default"}
+missing = {key: value for key, value in wanted.items() if key not in config}
+if missing:
+    config.update(missing)
     with open(path + ".tmp", "w") as out:
         json.dump(config, out, indent=2)
     import os
@@ -32,9 +37,10 @@ PY
 }
 
 if answers; then
-    if [ "$(configure_pools)" = written ]; then
-        say "address pools for the apps' networks written to /etc/docker/daemon.json; restart dockerd" \
-            "to use them (until then the engine has networks for about 30 apps)"
+    if [ "$(configure_daemon)" = written ]; then
+        say "address pools and user-namespace remapping written to /etc/docker/daemon.json; restart" \
+            "dockerd to use them (until then the engine has networks for about 30 apps, and root in" \
+            "a container is root on the host)"
     fi
     exit 0
 fi
@@ -50,7 +56,7 @@ if ! command -v dockerd >/dev/null 2>&1; then
     rm -f "$log"
 fi
 
-configure_pools >/dev/null
+configure_daemon >/dev/null
 if ! answers; then
     say "starting dockerd (log: /var/log/dockerd.log)"
     # A daemon killed uncleanly leaves its pid file behind and refuses to start.

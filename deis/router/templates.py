@@ -96,17 +96,24 @@ http {
         }
     }
 
-    # Which configuration is live; asked by the router itself after a reload.
+    # Which configuration is live; asked by the router itself after a reload, from this host only.
+    # `allow`/`deny` would never apply: `return` runs in the rewrite phase, before the access phase;
+    # the `if` runs in the rewrite phase too, first.
+    geo $deis_status_client {
+        default 0;
+        127.0.0.1 1;
+        ::1 1;
+{% if probe_address != "127.0.0.1" %}
+        {{ probe_address }} 1;
+{% endif %}
+    }
     server {
         listen {{ http_listen }};
         server_name {{ status_host }};
         location = /generation {
-            allow 127.0.0.1;
-            allow ::1;
-{% if probe_address != "127.0.0.1" %}
-            allow {{ probe_address }};
-{% endif %}
-            deny all;
+            if ($deis_status_client = 0) {
+                return 403;
+            }
             return 200 "{{ generation }}\\n";
         }
         location / {

@@ -12,9 +12,11 @@ Containers
   entrypoint (`deis-launch` sources .profile.d and runs it under `bash -c`). An image app gets the
   entrypoint `["bash", "-c"]` and the command (the image must have bash, as on Heroku). Without a
   Procfile the image's own ENTRYPOINT/CMD runs as type `cmd`.
-- Limits: spec.memory[type] ("512M", "1G", "512MB") becomes the container's memory limit,
-  spec.cpu[type] its CPU shares. Tags are accepted and ignored: a single Docker Engine has no
-  placement; they will constrain placement on Swarm.
+- Limits: spec.memory[type] ("512M", "1G", "512MB"), else the platform default (limits.py), becomes
+  the container's memory limit (no swap beyond it), spec.cpu[type] its CPU shares; every container
+  also gets limits.py's pids limit, cut capabilities, no-new-privileges and rotated json-file logs.
+  Tags are accepted and ignored: a single Docker Engine has no placement; they will constrain
+  placement on Swarm.
 - `--init` (tini) is PID 1 so SIGTERM reaches the process and zombies are reaped.
 - Restart policy: `no` while a new process is health-checked (so an exit is final and its code
   known), `unless-stopped` once it passed; Docker restarts crashes with its own backoff (100 ms,
@@ -23,7 +25,9 @@ Containers
   crash of the process that started it (the reconciler) knows it serves nothing yet.
 - Networks: each app has a bridge network of its own (`<ns>-<app>`, labelled), so an address in an
   app's route can only ever lead to that app's processes, however the engine reuses addresses, and
-  apps cannot reach each other's containers. `network=` names one shared network instead.
+  apps cannot reach each other's containers; its bridge is `dapp<hex>`, whose connections to this
+  host isolation.py refuses but to the router's public ports. `network=` names one shared network
+  instead.
 
 States: `starting` (not yet promoted / web not yet accepting TCP / non-web up less than `settle`
 s), `up`, `crashed` (restarting, restarted less than `crash_window` s ago - Docker's backoff resets
@@ -77,7 +81,9 @@ from . import (
     merge_report,
     new_report,
 )
+from . import isolation
 from .health import Check, tcp_open
+from .limits import ContainerLimits
 
 TIMEOUT_EXIT_CODE = 124
 # Types that receive HTTP (and are health-checked on PORT): `web`, and `cmd`, an image's own CMD
@@ -263,7 +269,7 @@ class DockerScheduler(Scheduler):
                  network: str | None = None, lock_dir: str | None = None, run_timeout: float | None = None,
                  health_timeout: float = 5.0, log_lines: int = 50, poll: float = 0.2, init: bool = True,
                  restart_policy: str = "unless-stopped", min_uptime: float | None = None,
-                 crash_window: float = 10.0):
+                 crash_window: float = 10.0, limits: ContainerLimits | None = None):
         """Defaults come from the environment (DEIS_DOCKER_NAMESPACE, DEIS_STOP_GRACE,
         DEIS_DEPLOY_TIMEOUT, DEIS_SETTLE, DEIS_DOCKER_NETWORK, DEIS_RUN_TIMEOUT, DEIS_MIN_UPTIME) so
         the platform can configure the backend without code; tests pass small values."""
@@ -284,6 +290,10 @@ class DockerScheduler(Scheduler):
         self.restart_policy = restart_policy
         self.min_uptime = min_uptime if min_uptime is not None else _env_number("DEIS_MIN_UPTIME", 1.0)
         self.crash_window = crash_window
+        self.limits = limits or ContainerLimits.from_environment()
+        # The only ports of this host an app's container may connect to (isolation.py).
+        self.public_ports = tuple(port for port in (int(os.environ.get(name) or default) for name, default in
+                                  (("DEIS_ROUTER_PORT", 80), ("DEIS_ROUTER_HTTPS_PORT", 443))) if port > 0)
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -367,9 +377,12 @@ class DockerScheduler(Scheduler):
         with _NETWORKS_GUARD:  # the engine lets two networks have one name: make it once
             existing = self.client.networks.list(names=[name])
             if any(n.name == name for n in existing):
+                isolation.ensure(self.public_ports)
                 return name
+            isolation.ensure(self.public_ports)
             try:
                 self.client.networks.create(name, driver="bridge", check_duplicate=True,
+                                            options={"com.docker.network.bridge.name": isolation.bridge_name(name)},
                                             labels={self.label("managed"): "1", self.label("app"): app})
             except docker.errors.APIError as exc:
                 if exc.status_code != 409:  # made meanwhile by another process
@@ -449,9 +462,7 @@ class DockerScheduler(Scheduler):
         kwargs = dict(name=name, environment=self.environment(spec, port), labels=labels, detach=True,
                       init=self.init, network=self._ensure_network(spec.app), restart_policy={"Name": restart},
                       **self._command(spec, command))
-        limit = memory_limit(spec.memory.get(ptype))
-        if limit:
-            kwargs["mem_limit"] = limit
+        kwargs.update(self.limits.create_options(memory_limit(spec.memory.get(ptype))))
         if spec.cpu.get(ptype):
             kwargs["cpu_shares"] = int(spec.cpu[ptype])
         try:

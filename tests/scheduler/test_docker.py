@@ -88,7 +88,14 @@ def test_deploy_runs_each_process_with_labels_env_and_limits(sched, spec, app, d
     host = web1.attrs["HostConfig"]
     assert host["Memory"] == 64 * 1024 * 1024 and host["CpuShares"] == 512
     assert host["RestartPolicy"]["Name"] == "unless-stopped"
-    assert found[2].attrs["HostConfig"]["Memory"] == 0
+    # No limit of its own: the platform's default (limits.py); every container is confined alike.
+    assert found[2].attrs["HostConfig"]["Memory"] == 512 * 1024 * 1024
+    for container in found:
+        host = container.attrs["HostConfig"]
+        assert host["MemorySwap"] == host["Memory"] and host["PidsLimit"] == 256
+        assert host["CapDrop"] == ["ALL"] and "NET_RAW" not in host["CapAdd"]
+        assert host["SecurityOpt"] == ["no-new-privileges"]
+        assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "3", "max-size": "10m"}}
 
     states = sched.state(app)
     assert [(p["type"], p["num"], p["state"], p["release"]) for p in states] == [
