@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: up down status test test-sqlite test-postgres bench clean
+.PHONY: up down status admin test test-sqlite test-postgres bench clean
 
 up: $(VENV)/.installed
 	@scripts/link-cli.sh
@@ -17,6 +17,11 @@ down:
 
 status: $(VENV)/.installed
 	@$(PY) -m deis.platform status
+
+# `make admin USER=name`: make a user a platform administrator (created, with a password prompt, when missing).
+admin: $(VENV)/.installed
+	@if [ "$(origin USER)" != "command line" ]; then echo "usage: make admin USER=name" >&2; exit 2; fi
+	@$(PY) -m deis.platform admin "$(USER)"
 
 # The whole suite on the embedded default (SQLite), then the API suite again on PostgreSQL.
 test: $(VENV)/.installed-test

@@ -145,7 +145,7 @@ class Bench:
         self.router.start()
         controller, self.stop_controller = start_live_controller(data_dir, env, deployer=True)
         live = LiveController(controller)
-        live.register("bench-admin")
+        live.register_admin("bench-admin")
         self.log = open(self.workdir / "builder-server.log", "ab")
         self.server = subprocess.Popen(
             [sys.executable, "-m", "deis.builder", "serve", "--host", "127.0.0.1"],

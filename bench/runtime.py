@@ -440,7 +440,7 @@ def main(argv=None) -> int:
         router.start()
         controller, stop_controller = start_live_controller(workdir, env, deployer=True)
         live = LiveController(controller)
-        user = live.register("bench-admin")
+        user = live.register_admin("bench-admin")
         app = f"bench-{uuid.uuid4().hex[:6]}"
         assert user.post("/v1/apps", json={"id": app}).status_code == 201
         build = user.post(f"/v1/apps/{app}/builds", json={"image": image, "procfile": {"web": WEB}})

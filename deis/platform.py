@@ -31,6 +31,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deis import files
+
 WORKER_CLASS = "deis.controller.worker.HealthWorker"  # gthread, and /healthz while all threads are busy
 START_WAIT = 60.0  # s `up` waits for the controller's /healthz and for each program to run
 
@@ -85,6 +87,7 @@ class Controller:
             "--worker-connections", str(self.worker_connections or self.threads),
             "--forwarded-allow-ips", "*", "--timeout", "120", "--graceful-timeout", "30",
             "--no-control-socket",  # gunicorn's default is one path per user, shared by every platform
+            "--config", "python:deis.controller.gunicorn_hooks",  # the private umask, also when detached
             *detached,
         ]
 
@@ -313,7 +316,9 @@ class Supervisor:
             "[unix_http_server]", f"file={value(self.socket_path)}", "chmod=0700", "",
             "[supervisord]", f"logfile={value(self.logfile)}", f"logfile_maxbytes={self.log_bytes}",
             "logfile_backups=1", f"pidfile={value(self.pidfile)}", f"childlogdir={value(logs)}",
-            f"identifier=deis:{value(self.data_dir.absolute())}", "",
+            f"identifier=deis:{value(self.data_dir.absolute())}",
+            "umask=077",  # every program's files are private (supervisord's default is 022)
+            "",
             "[rpcinterface:supervisor]",
             "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
             "[supervisorctl]", f"serverurl={value(self.url)}", "",
@@ -560,9 +565,35 @@ def up() -> int:
     print(f"  apps        {apps_url(router)}")
     print(f"  git         ssh://git@<this host>:{os.environ.get('DEIS_BUILDER_PORT', '2222')}/<app>.git")
     print(f"  logs        {controller.logfile.parent}/")
-    print(f"Next: deis register {controller.url}")
+    token = admin_token(controller)
+    if token:
+        print(f"Next: deis register {controller.url} --admin-token {token}")
+        print("      (there is no administrator yet: whoever registers with this one-time token becomes")
+        print("      one; or make one with `make admin USER=name`)")
+    else:
+        print(f"Next: deis register {controller.url}")
     print("      (`make up` links deis into /usr/local/bin when it can; it is also in .venv/bin)")
     return 1 if not_running else 0
+
+
+def admin_token(controller: Controller) -> str | None:
+    """A new one-time admin token while the platform has no admin (`python -m deis.controller
+    admin_token`; the controller keeps only its hash), else None."""
+    done = subprocess.run([sys.executable, "-m", "deis.controller", "admin_token"], env=controller.env(),
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"Could not make a one-time admin token: {done.stderr.strip()}", file=sys.stderr)
+        return None
+    return done.stdout.strip() or None
+
+
+def admin(username: str) -> int:
+    """`deis-platform admin USERNAME`: make USERNAME an administrator (creating the account, with a
+    password prompt, when there is none), in this data directory's database."""
+    controller = controller_from_env()
+    controller.migrate()  # before the first `up`, too
+    return subprocess.run([sys.executable, "-m", "deis.controller", "admin", username],
+                          env=controller.env()).returncode
 
 
 def down() -> int:
@@ -638,9 +669,16 @@ def status() -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="deis-platform", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["up", "down", "status", "router"],
-                        help="router: supervisord's router program (nginx in the foreground)")
+    parser.add_argument("command", choices=["up", "down", "status", "router", "admin"],
+                        help="router: supervisord's router program (nginx in the foreground); "
+                             "admin USERNAME: make USERNAME an administrator (created when missing)")
+    parser.add_argument("username", nargs="?", help="admin: the user to make an administrator")
     args = parser.parse_args(argv)
+    files.private(default_data_dir())
+    if args.command == "admin":
+        if not args.username:
+            parser.error("admin needs a USERNAME")
+        return admin(args.username)
     if args.command == "status":
         return status()
     if args.command == "router":

@@ -36,6 +36,18 @@ if missing:
 PY
 }
 
+# With userns-remap every container's root is one uid of the host (100000), and runc gives each
+# container a session keyring: the kernel's default quota of 200 keys per uid stops the 201st
+# container ("unable to create session key: disk quota exceeded"). 20,000 keys (100 bytes each).
+raise_key_quota() {
+    local keys=20000 bytes=2000000
+    if [ "$(cat /proc/sys/kernel/keys/maxkeys 2>/dev/null || echo 0)" -lt "$keys" ]; then
+        sysctl -q -w kernel.keys.maxkeys="$keys" kernel.keys.maxbytes="$bytes" >/dev/null 2>&1 ||
+            say "could not raise kernel.keys.maxkeys to $keys: at most about 200 containers will start"
+    fi
+}
+raise_key_quota
+
 if answers; then
     if [ "$(configure_daemon)" = written ]; then
         say "address pools and user-namespace remapping written to /etc/docker/daemon.json; restart" \

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -61,6 +62,27 @@ class LiveController:
                                      "email": email or f"{username}@example.com"})
         assert answer.status_code == 201, answer.text
         return self.login(username, password)
+
+    def register_admin(self, username: str, password: str = "s3cret-pass", email: str | None = None) -> "ApiUser":
+        """A user made an administrator the operator's way: registered, then `deis-platform admin`
+        (registering alone never makes an admin)."""
+        user = self.register(username, password, email)
+        self.promote(username)
+        return user
+
+    def promote(self, username: str) -> None:
+        env = getattr(self.controller, "environment", None) or self.controller.env()
+        done = subprocess.run([sys.executable, "-m", "deis.platform", "admin", username], env=env,
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    def admin_token(self) -> str:
+        """A one-time admin token, as `deis-platform up` prints while there is no admin."""
+        env = getattr(self.controller, "environment", None) or self.controller.env()
+        done = subprocess.run([sys.executable, "-m", "deis.controller", "admin_token"], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and done.stdout.strip(), done.stdout + done.stderr
+        return done.stdout.strip()
 
     def login(self, username: str, password: str = "s3cret-pass") -> "ApiUser":
         answer = requests.post(f"{self.url}/v1/auth/login/", data={"username": username, "password": password})
@@ -135,12 +157,13 @@ def start_live_controller(tmp: Path, env: dict | None = None, deployer: bool = F
 
 @pytest.fixture(scope="session")
 def live(tmp_path_factory) -> LiveController:
-    """One controller for the session; tests use unique user and app names."""
-    controller, stop = start_live_controller(tmp_path_factory.mktemp("live-controller"))
+    """One controller for the session; tests use unique user and app names. Every test logs in
+    from 127.0.0.1, so its failed logins must not throttle the next tests' (DEIS_LOGIN_FAILURES)."""
+    controller, stop = start_live_controller(tmp_path_factory.mktemp("live-controller"),
+                                             {"DEIS_LOGIN_FAILURES": "1000"})
     try:
         live = LiveController(controller)
-        # Register the admin first, whatever order tests ask for fixtures in.
-        live.admin = live.register("admin")
+        live.admin = live.register_admin("admin")
         yield live
     finally:
         stop()
@@ -148,8 +171,21 @@ def live(tmp_path_factory) -> LiveController:
 
 @pytest.fixture(scope="session")
 def admin(live) -> ApiUser:
-    """The first user registered on the live controller, hence its admin."""
+    """The live controller's administrator (made with `deis-platform admin`)."""
     return live.admin
+
+
+@pytest.fixture(autouse=True)
+def fresh_login_counters():
+    """In-process tests all log in from 127.0.0.1: no test inherits another's failed logins
+    (the counters of live controllers are in their own data directories)."""
+    from django.conf import settings
+
+    if Path(settings.CACHES["accounts"]["LOCATION"]).is_dir():
+        from django.core.cache import caches
+
+        caches["accounts"].clear()
+    yield
 
 
 def unique(prefix: str) -> str:

@@ -118,7 +118,7 @@ def test_apps_come_back_after_the_platform_and_their_containers_were_stopped(tmp
         from deis.platform import Controller
 
         live = LiveController(Controller(data_dir=tmp_path, port=int(env["DEIS_CONTROLLER_PORT"])))
-        user = live.register("admin")
+        user = live.register_admin("admin")
         assert user.post("/v1/apps", json={"id": app}).status_code == 201
         web = "exec httpd -f -p $PORT -h /www"
         assert user.post(f"/v1/apps/{app}/builds", json={"image": image, "procfile": {"web": web}}).status_code == 201

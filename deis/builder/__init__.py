@@ -4,6 +4,7 @@ Shared vocabulary of its modules:
 - `BuildError`: a build failed; its message is the reason shown to the person pushing.
 - `BuildResult`: what a build made (the image and its process types).
 - `BuildLimits`: memory, CPU and time limits of a build container (settable through the environment).
+- `ServerSettings`: the SSH server's settings (sessions per user), from the environment.
 - `build_labels`: the labels of a builder's build containers.
 """
 
@@ -37,6 +38,16 @@ class BuildLimits:
     memory: str = os.environ.get("DEIS_BUILD_MEMORY", "2g")
     cpus: float = float(os.environ.get("DEIS_BUILD_CPUS", "2"))
     timeout: float = float(os.environ.get("DEIS_BUILD_TIMEOUT", "900"))  # seconds
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The SSH server's own settings (the environment is read here, once)."""
+
+    # git sessions (push, clone, fetch) one user may have open at once; the next is refused at once.
+    sessions_per_user: int = int(os.environ.get("DEIS_BUILDER_SESSIONS_PER_USER", "5"))
+    # What the builder's processes create is theirs alone: repositories, caches, scratch folders.
+    umask: int = 0o077
 
 
 def build_labels(data_dir: Path) -> dict[str, str]:

@@ -76,6 +76,9 @@ def build(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from deis.builder import ServerSettings
+
+    os.umask(ServerSettings().umask)  # repositories, caches and checkouts are private (0700/0600)
     parser = argparse.ArgumentParser(prog="python -m deis.builder", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     server = commands.add_parser("serve", help="run the git SSH server in the foreground")

@@ -21,7 +21,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from deis.builder import BuildError, Output
+from deis.builder import BuildError, Output, gitsafe
 from deis.builder.repos import ZERO, acquire_app_lock
 
 BRANCHES = ("refs/heads/master", "refs/heads/main")
@@ -79,7 +79,7 @@ def _outside_quarantine(env: dict) -> dict:
 
 
 def ref_value(repo: Path, ref: str, env: dict) -> str | None:
-    done = subprocess.run(["git", "rev-parse", "--verify", "-q", ref], capture_output=True, text=True,
+    done = subprocess.run(["git", "rev-parse", "--verify", "-q", "--end-of-options", ref], capture_output=True, text=True,
                           cwd=repo, env=env)
     return done.stdout.strip() or None
 
@@ -89,7 +89,9 @@ def check_updates(app: str, updates: list[list[str]]) -> str | None:
     for update in updates:
         if len(update) != 3:
             return f"Unexpected input from git: {' '.join(update)}"
-        _, new, ref = update
+        old, new, ref = update
+        if gitsafe.object_id_error(old) or gitsafe.object_id_error(new):
+            return f"Unexpected input from git: {' '.join(update)[:200]}"
         if ref not in BRANCHES:
             return (f"{app} is deployed from master: push with `git push deis master` "
                     f"({ref} was refused).")

@@ -16,9 +16,9 @@ import time
 from collections import deque
 from pathlib import Path
 
-from deis.builder import BuildError, BuildLimits, BuildResult, Output, build_labels, image_name
+from deis.builder import BuildError, BuildLimits, BuildResult, Output, build_labels, gitsafe, image_name
 from deis.builder.controller import HookError, Hooks
-from deis.builder.repos import APP_NAME, acquire_app_lock, builder_dir
+from deis.builder.repos import APP_NAME, acquire_app_lock, ensure_cache
 
 STEP, INDENT = "-----> ", "       "
 SUBMODULE_MODE = "160000"
@@ -35,8 +35,10 @@ def _git(repo: Path, *args: str, env: dict | None = None) -> str:
 def checkout(repo: Path, sha: str, dest: Path, output: Output, env: dict | None = None) -> None:
     """The commit's files into `dest` with `git archive | tar -x` (streamed, so large and binary
     files are fine). Submodules are not fetched: their folders stay empty, and the push says so.
-    `env`: git's environment (a pre-receive hook's has the quarantine of the pushed objects)."""
-    entries = [line.split("\t", 1) for line in _git(repo, "ls-tree", "-r", "-z", sha, env=env).split("\0")
+    `env`: git's environment (a pre-receive hook's has the quarantine of the pushed objects). `sha` is a hex object name (hook.check_updates), never an option."""
+    if gitsafe.object_id_error(sha):
+        raise BuildError(f"Unexpected commit {sha[:80]!r}.")
+    entries = [line.split("\t", 1) for line in _git(repo, "ls-tree", "-r", "-z", "--end-of-options", sha, env=env).split("\0")
                if line]
     if not entries:
         raise BuildError("The pushed commit has no files: there is nothing to build. "
@@ -45,9 +47,10 @@ def checkout(repo: Path, sha: str, dest: Path, output: Output, env: dict | None 
         if meta.startswith(SUBMODULE_MODE + " "):
             output(f"{INDENT}Submodule {path} is not fetched (submodules are not supported): "
                    "its folder stays empty; vendor its files if the app needs them.")
-    archive = subprocess.Popen(["git", "archive", "--format=tar", sha], cwd=repo, env=env,
+    archive = subprocess.Popen(["git", "archive", "--format=tar", "--end-of-options", sha], cwd=repo, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    untar = subprocess.run(["tar", "-x", "--no-same-owner", "-C", str(dest)], stdin=archive.stdout,
+    # -p: the files' modes as committed, whatever the builder's umask (077, see __main__.py).
+    untar = subprocess.run(["tar", "-x", "-p", "--no-same-owner", "-C", str(dest)], stdin=archive.stdout,
                            capture_output=True, text=True, errors="replace")
     archive.stdout.close()
     archive_error = archive.stderr.read().decode(errors="replace").strip()
@@ -85,8 +88,7 @@ def build(source: Path, app: str, sha: str, env: dict, output: Output, data_dir:
         if removed:
             output(f"{STEP}Removed what .slugignore lists: {', '.join(removed[:10])}"
                    + (f" and {len(removed) - 10} more" if len(removed) > 10 else ""))
-        cache = builder_dir(data_dir) / "cache" / app
-        cache.mkdir(parents=True, exist_ok=True)
+        cache = ensure_cache(data_dir, app)
         return slug.build_slug(source, app, image, env, cache, output, limits or BuildLimits(), labels or {},
                                standby=standby, container_labels=build_labels(data_dir))
     except BuildError as exc:

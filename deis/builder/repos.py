@@ -31,6 +31,37 @@ def scratch_dir(data_dir: Path) -> Path:
     return builder_dir(data_dir) / "tmp"
 
 
+def private_dir(path: Path) -> Path:
+    """`path` made if missing (with its parents), and made the builder's alone (0700) either way."""
+    path = Path(path)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def cache_path(data_dir: Path, app: str) -> Path:
+    """The app's build cache, bind-mounted into its build containers (slug._create)."""
+    repo_path(data_dir, app)  # checks the name
+    return builder_dir(data_dir) / "cache" / app
+
+
+def ensure_cache(data_dir: Path, app: str) -> Path:
+    """The app's build cache, created if needed; it and its parent are private (0700)."""
+    private_dir(builder_dir(data_dir) / "cache")
+    return private_dir(cache_path(data_dir, app))
+
+
+def remove_app(data_dir: Path, app: str) -> None:
+    """`deis destroy`: everything the builder keeps of the app (repository, build cache, locks'
+    files), so a new app of the same name starts from nothing."""
+    import shutil
+
+    for path in (repo_path(data_dir, app), cache_path(data_dir, app)):
+        shutil.rmtree(path, ignore_errors=True)
+    for name in (f"{app}.lock", f"{app}.init.lock"):
+        (builder_dir(data_dir) / "locks" / name).unlink(missing_ok=True)
+
+
 def repo_path(data_dir: Path, app: str) -> Path:
     if not APP_NAME.match(app) or len(app) > 63:
         raise ValueError(f"'{app}' is not an app name.")
@@ -39,20 +70,22 @@ def repo_path(data_dir: Path, app: str) -> Path:
 
 def ensure_repo(data_dir: Path, app: str) -> Path:
     """The app's bare repository, created if needed, with the current pre-receive hook."""
-    path, locks = repo_path(data_dir, app), builder_dir(data_dir) / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
+    path, locks = repo_path(data_dir, app), private_dir(builder_dir(data_dir) / "locks")
+    private_dir(path.parent)
     with open(locks / f"{app}.init.lock", "a") as lock:  # two first pushes at once
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (path / "HEAD").exists():
-            subprocess.run(["git", "init", "--quiet", "--bare", str(path)], check=True)
+            private_dir(path)  # others can read nothing of it, whatever git's umask
+            subprocess.run(["git", "init", "--quiet", "--bare", "--", str(path)], check=True)
             # HEAD names master so a clone checks out what `git push deis master` sent.
             subprocess.run(["git", "-C", str(path), "symbolic-ref", "HEAD", "refs/heads/master"], check=True)
+        path.chmod(0o700)  # also repositories made before it was so
         hook = path / "hooks" / "pre-receive"
         text = HOOK.format(python=sys.executable, client=HOOK_CLIENT)
-        if not hook.exists() or hook.read_text() != text:
+        if not hook.exists() or hook.read_text() != text or hook.stat().st_mode & 0o077:
             hook.parent.mkdir(exist_ok=True)
             hook.write_text(text)
-            hook.chmod(0o755)
+            hook.chmod(0o700)
     return path
 
 
@@ -82,7 +115,7 @@ def acquire_app_lock(data_dir: Path, app: str, output=None):
 def try_lock(path: Path):
     """An flock on `path` unless another process holds it (then None). Returns the open file: the
     lock lives as long as it, or as its process."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     lock = open(path, "a")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

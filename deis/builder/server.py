@@ -28,13 +28,15 @@ from pathlib import Path
 
 import asyncssh
 
-from deis.builder import BuildError, build_labels, hook
+from deis.builder import BuildError, ServerSettings, build_labels, hook
 from deis.builder.controller import HookError, Hooks
 from deis.builder.repos import (
     APP_NAME,
     builder_dir,
+    cache_path,
     ensure_repo,
     has_commits,
+    remove_app,
     repo_path,
     scratch_dir,
     try_lock,
@@ -97,11 +99,14 @@ class _Connection(asyncssh.SSHServer):
 class BuilderServer:
     """Accepts git over SSH for the apps of one controller."""
 
-    def __init__(self, data_dir: Path, hooks: Hooks, host: str = "0.0.0.0", port: int = DEFAULT_PORT):
+    def __init__(self, data_dir: Path, hooks: Hooks, host: str = "0.0.0.0", port: int = DEFAULT_PORT,
+                 settings: ServerSettings | None = None):
         self.data_dir, self.hooks, self.host, self.port = Path(data_dir), hooks, host, port
+        self.settings = settings or ServerSettings()
         self._server = self._lock = None
         self._hooks_server: _HookRequests | None = None
         self._sessions: dict[str, hook.PushSession] = {}
+        self._open: dict[str, int] = {}  # user -> git sessions open (only the event loop's thread)
 
     async def start(self) -> None:
         await asyncio.to_thread(self._take_over)
@@ -160,8 +165,22 @@ class BuilderServer:
             log.warning("could not look for leftover build containers: %s", exc)
 
     async def _session(self, process: asyncssh.SSHServerProcess) -> None:
+        user = process.get_extra_info("connection").get_owner().user or ""
+        limit = self.settings.sessions_per_user
         try:
-            status = await self._handle(process)
+            if limit > 0 and self._open.get(user, 0) >= limit:
+                log.warning("%s has %d git sessions open: one more refused", user, self._open[user])
+                status = _fail(process, f"{user} already has {self._open[user]} git sessions open, the most "
+                                        f"the Deis builder allows (DEIS_BUILDER_SESSIONS_PER_USER={limit}). "
+                                        "Wait for one to end, then try again.")
+            else:
+                self._open[user] = self._open.get(user, 0) + 1
+                try:
+                    status = await self._handle(process)
+                finally:
+                    self._open[user] -= 1
+                    if not self._open[user]:
+                        del self._open[user]
         except Exception as exc:  # keep the server up and tell the client something useful
             log.exception("session failed")
             status = _fail(process, f"The Deis builder failed: {type(exc).__name__}: {exc}")
@@ -181,6 +200,8 @@ class BuilderServer:
             return _fail(process, f"The Deis builder runs only git push and git clone/fetch; "
                                   f"`{command[:100]}` is not allowed.")
         verb, app = match.group(1), match.group(3)
+        if app.startswith("-"):  # never an option to git (its path argument is absolute anyway)
+            return _fail(process, f"'{app[:100]}' is not an app name: app names start with a letter.")
         if not APP_NAME.match(app) or len(app) > 63:
             return _fail(process, f"No app named '{app}'.")
         try:
@@ -202,13 +223,27 @@ class BuilderServer:
                                    command=command)
         token = secrets.token_hex(16)
         self._sessions[token] = session
+        status = 1
         try:
             session.standby = await asyncio.to_thread(self._standby, app, path)
             env.update(DEIS_BUILDER_SOCKET=self._hooks_server.path, DEIS_PUSH_SESSION=token)
-            return await bridge(process, ["git", verb, str(path)], env)
+            status = await bridge(process, ["git", verb, str(path)], env)
+            return status
         finally:
             self._sessions.pop(token, None)
             await asyncio.to_thread(session.close)
+            if status != 0:
+                await asyncio.to_thread(self._forget_if_destroyed, client.hooks, client.user, app)
+
+    def _forget_if_destroyed(self, hooks: Hooks, user: str, app: str) -> None:
+        """A push that failed because its app was destroyed meanwhile (`deis destroy` removed the
+        repository and cache while it ran): remove what it made again."""
+        try:
+            hooks.config(user, app)
+        except HookError as exc:
+            if exc.status == 404 and "No app named" in str(exc):
+                log.info("%s was destroyed during a push: its repository and cache go", app)
+                remove_app(self.data_dir, app)
 
     def _standby(self, app: str, repo: Path):
         """Start a build container for the push, unless the app's current code has a Dockerfile
@@ -218,7 +253,7 @@ class BuilderServer:
         if has_dockerfile:
             return None
         from deis.builder.slug import Standby
-        return Standby(app, builder_dir(self.data_dir) / "cache" / app, labels=build_labels(self.data_dir))
+        return Standby(app, cache_path(self.data_dir, app), labels=build_labels(self.data_dir))
 
     def pre_receive(self, request: dict, say) -> int:
         """A pre-receive hook's request (see prereceive.py): build and deploy, or refuse."""

@@ -25,8 +25,10 @@ from pathlib import Path
 import requests
 import yaml
 
-from deis.builder import BuildError, BuildLimits, BuildResult, Output
+from deis.builder import BuildError, BuildLimits, BuildResult, Output, gitsafe
 from deis.builder.procfile import TYPE, read, read_text_inside
+from deis.scheduler.limits import CAPABILITIES
+from deis.scheduler.userns import hand_over
 
 BUILDPACKS_DIR = Path(__file__).resolve().with_name("buildpacks")
 BUILTIN = ("python", "nodejs", "static", "null")
@@ -42,18 +44,25 @@ CA_VARIABLES = ("PIP_CERT", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "SSL_CE
 PASSED_VARIABLES = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_DEFAULT_TIMEOUT",
                     "NPM_CONFIG_REGISTRY", "npm_config_registry", "HTTP_PROXY", "HTTPS_PROXY",
                     "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
-GIT_URL = re.compile(r"^(https?|git|ssh)://|^[\w.-]+@[\w.-]+:")
 STANDBY_LIMIT = 600  # seconds a started build container waits for its source
 AFTER_SLUG_LIMIT = 600  # seconds the runner may take after the commit (saving the cache)
 RELEASE_WAIT = 10  # seconds a committed build container waits for the release before saving the cache
+GO_FIFO = "/tmp/deis-go.fifo"  # in the container's own file system
 # The build container's command. A watcher reads its stdin, which the builder holds open as long as
 # it lives (BuildContainer.lifeline): when the builder is gone, it kills every process of the
-# container's own PID namespace but PID 1, the runner, which exits on TERM. Meanwhile: wait for the
-# source (BuildContainer.go), then run the runner.
-WAIT_THEN_RUN = ("trap 'exit 98' TERM; ( cat <&3 >/dev/null; echo 'the builder is gone: the build stops'; "
+# container's own PID namespace but PID 1, the runner, which exits on TERM. Meanwhile the main shell
+# waits for the source without using the CPU: a blocking read of a fifo, which the watcher writes
+# `go` into when the builder sends `go` on stdin (BuildContainer.go, once BUILD_ROOT/go is copied
+# in); the read also times out once a second, only to look for BUILD_ROOT/go in case the `go` line
+# was lost (bash builtins only: no process is started while waiting). Then it runs the runner.
+WAIT_THEN_RUN = ("trap 'exit 98' TERM; "
+                 f"mkfifo -m 600 {GO_FIFO} && exec 4<>{GO_FIFO} || exit 97; "
+                 "( while read -r word <&3; do [ \"$word\" = go ] && echo go >&4; done; "
+                 "echo gone >&4; echo 'the builder is gone: the build stops'; "
                  "for _ in $(seq 60); do kill -TERM 1; kill -KILL -1; sleep 1; done ) 3<&0 </dev/null & "
-                 f"exec </dev/null; for _ in $(seq {STANDBY_LIMIT * 100}); do [ -e {BUILD_ROOT}/go ] && "
-                 f"exec /bin/bash {BUILD_ROOT}/buildpacks/runner; sleep 0.01; done; "
+                 f"exec </dev/null; for _ in $(seq {STANDBY_LIMIT}); do [ -e {BUILD_ROOT}/go ] && "
+                 f"exec /bin/bash {BUILD_ROOT}/buildpacks/runner 4<&-; word=; read -r -t 1 -u 4 word; "
+                 "[ \"$word\" = gone ] && exit 98; done; "
                  "echo 'the build container waited too long for its source'; exit 99")
 COMMIT_CHANGES = ["USER app", "WORKDIR /app", 'ENTRYPOINT ["/usr/local/bin/deis-launch"]',
                   "CMD []", "ENV HOME=/app"]
@@ -147,8 +156,11 @@ def _entry(value: str, origin: str) -> tuple[str, str]:
     name = ALIASES.get(value, value)
     if name in BUILTIN:
         return "builtin", name
-    if "\t" in value or "\n" in value:
-        raise BuildError(f"{origin}: invalid buildpack {value!r}")
+    reason = gitsafe.buildpack_url_error(value)
+    if reason:  # nothing of it reaches git, on this host or in the build container
+        raise BuildError(f"{origin}: invalid buildpack {value[:200]!r}: {reason} (a built-in buildpack "
+                         f"({', '.join(BUILTIN)}), a local path, or an http(s):// or git:// URL, "
+                         "optionally #branch, #tag or #commit)")
     if value.startswith(("/", "file:///")):
         location, _, ref = value.removeprefix("file://").partition("#")
         path = Path(location)
@@ -161,7 +173,7 @@ def _entry(value: str, origin: str) -> tuple[str, str]:
         if not (path / "bin" / "compile").is_file():
             raise BuildError(f"{origin}: {location} is not a buildpack directory (no bin/compile)")
         return "local", location
-    if GIT_URL.match(value):
+    if gitsafe.git_location_error(value) is None:
         return "git", value
     raise BuildError(f"{origin}: {value!r} is neither a git URL, a local buildpack directory nor "
                      f"a built-in buildpack ({', '.join(BUILTIN)})")
@@ -191,8 +203,19 @@ def _clone_local(entry: str, output: Output) -> Path:
     clone = subprocess.run(["git", "clone", "-q", "--", location, str(target / "bp")],
                            capture_output=True, text=True, env=env)
     if clone.returncode == 0 and ref:
-        clone = subprocess.run(["git", "-C", str(target / "bp"), "checkout", "-q", ref],
-                               capture_output=True, text=True, env=env)
+        # The ref (checked by gitsafe) resolved to a commit first: checkout never sees it as an option.
+        clone = subprocess.run(["git", "-C", str(target / "bp"), "rev-parse", "--verify", "-q",
+                                "--end-of-options", f"{ref}^{{commit}}"], capture_output=True, text=True, env=env)
+        if clone.returncode != 0 and not gitsafe.HEX.match(ref):
+            clone = subprocess.run(["git", "-C", str(target / "bp"), "rev-parse", "--verify", "-q",
+                                    "--end-of-options", f"origin/{ref}^{{commit}}"],
+                                   capture_output=True, text=True, env=env)
+        if clone.returncode == 0:
+            clone = subprocess.run(["git", "-C", str(target / "bp"), "-c", "advice.detachedHead=false",
+                                    "checkout", "-q", "--detach", clone.stdout.strip()],
+                                   capture_output=True, text=True, env=env)
+        else:
+            clone.stderr = f"no branch, tag or commit {ref}"
     if clone.returncode != 0:
         shutil.rmtree(target, ignore_errors=True)
         raise BuildError(f"BUILDPACK_URL: could not check out {entry}: {clone.stderr.strip().splitlines()[-1:]}")
@@ -292,7 +315,7 @@ def build_slug(source: Path, app: str, image: str, env: dict[str, str], cache_di
             box = BuildContainer(client, run_image, app, cache_dir, limits, container_labels,
                                  own_client=own_client)
         box.go(source, plan, env)
-        report = _run(box.container, output, limits)
+        report = _run(box.container, output, limits, following=box.wake)
         result = _result(report, procfile, image)
         origin = "Procfile declares" if procfile is not None else "Default process"
         output(f"-----> {origin} types -> {', '.join(result.procfile) or '(none)'}")
@@ -308,8 +331,9 @@ def build_slug(source: Path, app: str, image: str, env: dict[str, str], cache_di
 
 
 class BuildContainer:
-    """A started build container waiting for its source: the run image polling for BUILD_ROOT/go
-    (at most STANDBY_LIMIT s). Whatever it is doing, it stops once this process is gone (`lifeline`).
+    """A started build container waiting for its source: the run image blocked on a fifo until
+    `go` (at most STANDBY_LIMIT s; see WAIT_THEN_RUN), using no CPU meanwhile. Whatever it is
+    doing, it stops once this process is gone (`lifeline`).
 
     Starting a container takes the engine 0.2-0.3 s: the SSH server starts one while a push is still
     being received (`Standby`), and `go()` hands it the source when the checkout is done."""
@@ -337,6 +361,7 @@ class BuildContainer:
         """The config vars into ENV_DIR; in one archive the source at /app, the runner, buildpacks,
         env.sh and plan at BUILD_ROOT, and `go` last."""
         _write_env_dir(self.env_dir, env)
+        hand_over(self.env_dir, self.client, always=True)
         lines = []
 
         def fill(tar):
@@ -355,6 +380,11 @@ class BuildContainer:
         with _archive(fill) as tar:
             if not self.container.put_archive("/", tar):
                 raise BuildError("could not copy the app into the build container")
+
+    def wake(self) -> None:
+        """Start the runner at once (see WAIT_THEN_RUN; without this, within a second of go())."""
+        with contextlib.suppress(OSError, AttributeError):
+            getattr(self.lifeline, "_sock", self.lifeline).sendall(b"go\n")
 
     def discard(self) -> None:
         """Remove the container in the background: the release does not need to wait for it. Once
@@ -462,6 +492,11 @@ def _docker_client():
 def _create(client, run_image: str, app: str, cache_dir: Path, env_dir: Path, limits: BuildLimits,
             labels: dict[str, str] | None = None):
     from docker.types import Mount
+
+    # Container root is an unprivileged uid on the host (userns-remap): the mounted directories
+    # are made its own, private to it.
+    hand_over(cache_dir, client)
+    hand_over(env_dir, client)
     # Mounts, not `volumes`: those would leave VOLUME declarations in the committed image.
     mounts = [Mount(CACHE_MOUNT, str(cache_dir.resolve()), type="bind"),
               Mount(ENV_MOUNT, str(env_dir), type="bind", read_only=True)]
@@ -473,7 +508,7 @@ def _create(client, run_image: str, app: str, cache_dir: Path, env_dir: Path, li
         user="root", working_dir="/app", mounts=mounts, labels=labels or {}, stdin_open=True,
         name=f"deis-build-{re.sub(r'[^A-Za-z0-9_.-]', '-', app)}-{uuid.uuid4().hex[:8]}",
         mem_limit=limits.memory, memswap_limit=limits.memory, nano_cpus=int(cpus * 1e9),
-        pids_limit=4096)
+        pids_limit=4096, cap_drop=["ALL"], cap_add=list(CAPABILITIES), security_opt=["no-new-privileges"])
 
 
 class _Report:
@@ -509,16 +544,31 @@ class _Report:
 _END = object()
 
 
-def _read_lines(container, lines: queue.Queue) -> None:
-    """The container's output (stdout and stderr), a line at a time, into `lines`."""
-    buffer = b""
+def _read_lines(container, lines: queue.Queue, following=None) -> None:
+    """The container's output (stdout and stderr), a line at a time, into `lines`; `following()`
+    is called once the engine follows it (BuildContainer.wake: the runner may start then)."""
+    buffer, received = b"", 0
+
+    def take(chunk: bytes) -> None:
+        nonlocal buffer
+        buffer += chunk
+        while b"\n" in buffer or len(buffer) > 65536:
+            line, sep, rest = buffer.partition(b"\n")
+            buffer = rest if sep else b""
+            lines.put(line.decode(errors="replace").rstrip("\r"))
+
     try:
-        for chunk in container.logs(stream=True, follow=True):
-            buffer += chunk
-            while b"\n" in buffer or len(buffer) > 65536:
-                line, sep, rest = buffer.partition(b"\n")
-                buffer = rest if sep else b""
-                lines.put(line.decode(errors="replace").rstrip("\r"))
+        stream = container.logs(stream=True, follow=True)
+        if following is not None:
+            following()
+        for chunk in stream:
+            received += len(chunk)
+            take(chunk)
+        # The engine may end a follow that began as the container exited without what it printed
+        # last: the rest from its whole log, once it has exited.
+        with contextlib.suppress(Exception):
+            container.wait(timeout=10)
+            take(container.logs(stdout=True, stderr=True)[received:])
         if buffer:
             lines.put(buffer.decode(errors="replace").rstrip("\r"))
     except Exception as e:  # noqa: BLE001 (the stream broke: the exit status says the rest)
@@ -527,11 +577,11 @@ def _read_lines(container, lines: queue.Queue) -> None:
         lines.put(_END)
 
 
-def _run(container, output: Output, limits: BuildLimits) -> _Report:
+def _run(container, output: Output, limits: BuildLimits, following=None) -> _Report:
     """Stream the build's lines to `output` (in this thread) until the runner is done; enforce the time limit."""
     report, lines = _Report(), queue.Queue()
     deadline = time.monotonic() + float(limits.timeout)
-    threading.Thread(target=_read_lines, args=(container, lines), daemon=True).start()
+    threading.Thread(target=_read_lines, args=(container, lines, following), daemon=True).start()
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from deis import API_VERSION
+from deis import API_VERSION, files
 
 
 def _default_data_dir() -> Path:
@@ -16,6 +16,7 @@ def _default_data_dir() -> Path:
 
 
 DATA_DIR = Path(os.environ.get("DEIS_DATA_DIR") or _default_data_dir())
+files.private(DATA_DIR)  # umask 077 for every Django process; the data directory 0700
 
 
 def _persistent_secret(name: str, env: str) -> str:
@@ -43,7 +44,7 @@ ALLOWED_HOSTS = ["*"]
 
 # Apps are served at <app>.<PLATFORM_DOMAIN>.
 PLATFORM_DOMAIN = os.environ.get("DEIS_PLATFORM_DOMAIN", "localhost")
-# enabled | disabled | admin_only. The very first user may always register (and becomes admin).
+# enabled | disabled | admin_only. Registering never makes an admin (see "Accounts" below).
 REGISTRATION_MODE = os.environ.get("DEIS_REGISTRATION_MODE", "enabled")
 # App names that would collide with the platform's own host names or components.
 RESERVED_NAMES = {
@@ -70,6 +71,21 @@ JOB_OUTPUT_LIMIT = 1 << 20  # bytes of a one-off's output the controller keeps (
 # The router (nginx) the controller configures; `deis-platform up` starts it on these ports.
 ROUTER_HTTP_PORT = int(os.environ.get("DEIS_ROUTER_PORT", "80"))
 ROUTER_HTTPS_PORT = int(os.environ.get("DEIS_ROUTER_HTTPS_PORT", "443"))
+
+# --- Input limits: what the API refuses (4xx) before the engine or the router would ---------------
+from deis import rules  # noqa: E402  (Django-free: the rules every component shares)
+
+# JSON bodies (and JSON strings inside them) nested deeper than this are answered 400.
+MAX_JSON_DEPTH = max(2, int(os.environ.get("DEIS_MAX_JSON_DEPTH", str(rules.MAX_JSON_DEPTH))))
+# Entries an app's config may hold (values; and memory, cpu, tags each), and the bytes of
+# environment its values make (KEY=value and a NUL each; Linux's limit for all of it is ~2 MiB).
+MAX_CONFIG_VALUES = max(1, int(os.environ.get("DEIS_MAX_CONFIG_VALUES", "1000")))
+MAX_CONFIG_BYTES = max(1024, int(os.environ.get("DEIS_MAX_CONFIG_BYTES", str(512 * 1024))))
+# The largest memory limit (API form, like 16G, or bytes); by default this host's memory.
+MAX_MEMORY = rules.size_setting(os.environ.get("DEIS_MAX_MEMORY")) or rules.host_memory() or (1 << 40)
+# Processes an app may be scaled to (all types together), and all the apps a user owns together.
+MAX_PROCESSES_PER_APP = max(0, int(os.environ.get("DEIS_MAX_PROCESSES_PER_APP", "100")))
+MAX_PROCESSES_PER_USER = max(0, int(os.environ.get("DEIS_MAX_PROCESSES_PER_USER", "200")))
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -116,13 +132,39 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"
 
-AUTH_PASSWORD_VALIDATORS = []
+# --- Accounts: password rules, login throttling, token expiry, the one-time admin token ---------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": int(os.environ.get("DEIS_PASSWORD_MIN_LENGTH", "8"))}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# After LOGIN_FAILURES failed logins within LOGIN_WINDOW seconds, for one username or from one
+# client address, logins answer 429 (Retry-After) until the window passes.
+LOGIN_FAILURES = max(1, int(os.environ.get("DEIS_LOGIN_FAILURES", "5")))
+LOGIN_WINDOW = max(1, int(os.environ.get("DEIS_LOGIN_WINDOW", "300")))
+# Seconds a token lives after it is made (login, regenerate, password change); 0: for ever.
+TOKEN_TTL = max(0, int(os.environ.get("DEIS_TOKEN_TTL", "0")))
+# The hash of the one-time admin token `deis-platform up` prints while there is no admin.
+ADMIN_TOKEN_FILE = DATA_DIR / "admin_token"
+# The login counters are shared by every gunicorn worker: files in the data directory (0700).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "accounts": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(DATA_DIR / "cache"),
+        "TIMEOUT": None,
+        # Culling drops random entries (counters among them): keep it out of an attacker's reach.
+        "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+    },
+}
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["deis.controller.api.authentication.ExpiringTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "deis.controller.api.parsers.JSONParser",  # bounded depth, valid Unicode, no NUL
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],

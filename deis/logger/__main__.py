@@ -9,6 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
+from deis import files
+
 from .collector import Collector
 from .store import LogStore
 
@@ -18,6 +20,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", default=os.environ.get("DEIS_DATA_DIR", "/var/lib/deis"))
     parser.add_argument("--namespace", default=os.environ.get("DEIS_DOCKER_NAMESPACE", "deis"))
     args = parser.parse_args(argv)
+    files.private()  # the apps' logs are theirs alone
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     collector = Collector(LogStore(Path(args.data_dir) / "logs" / "apps"), namespace=args.namespace)
 

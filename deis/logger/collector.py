@@ -3,6 +3,10 @@ Deis v1): lines survive the container, its restarts and its removal. Crashes bec
 
 Positions (the newest timestamp kept per container) are saved, so a restarted collector neither
 repeats nor loses lines of containers that lived on meanwhile.
+
+Every line is stored with its container's creation time: the store drops those of containers older
+than the app's destruction (LogStore.remove), so a destroyed app's late output never re-creates its
+log for a new app of the same name.
 """
 
 from __future__ import annotations
@@ -20,6 +24,14 @@ from .store import LogStore, format_line, platform_line
 
 log = logging.getLogger("deis.logger")
 EVENT_WINDOW = 5.0  # seconds each events request covers
+
+
+def _created(container) -> float:
+    """When the engine created `container` (epoch seconds; 0.0 if unknown: taken as old)."""
+    try:
+        return _since(str(container.attrs.get("Created") or "").rstrip("Z"))
+    except (ValueError, AttributeError):
+        return 0.0
 
 
 def _since(key: str) -> float:
@@ -40,6 +52,7 @@ class Collector:
         self.following: set[str] = set()
         self.stopping: set[str] = set()   # containers the platform itself is stopping
         self.oom: set[str] = set()
+        self.born: dict[str, float] = {}  # container id -> its creation time (see _created)
         self.guard = threading.Lock()
         self.stop_event = threading.Event()
 
@@ -98,6 +111,8 @@ class Collector:
             if source is None:
                 return
             app, tag = source
+            with self.guard:
+                self.born[container_id] = _created(container)
             since = self.positions.get(container_id)
             stream = container.logs(stream=True, follow=True, timestamps=True, stdout=True, stderr=True,
                                     since=_since(since) if since else None)
@@ -131,9 +146,23 @@ class Collector:
             last = key
             lines.append(format_line(app, tag, message, iso))
         if lines:
-            self.store.append(app, lines)
+            self.store.append(app, lines, born=self._born(container_id))
             with self.guard:
                 self.positions[container_id] = last
+
+    def _born(self, container_id: str) -> float:
+        with self.guard:
+            born = self.born.get(container_id)
+        if born is None:
+            import docker.errors
+
+            try:
+                born = _created(self.client.containers.get(container_id))
+            except docker.errors.NotFound:
+                born = 0.0  # gone before it was seen: its app's tombstone, if any, decides
+            with self.guard:
+                self.born[container_id] = born
+        return born
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -159,10 +188,12 @@ class Collector:
             app, tag = source
             release = attrs.get(self.label("release"), "")
             reason = "ran out of memory" if oom else f"exited with code {attrs.get('exitCode', '?')}"
-            self.store.append(app, [platform_line(f"{tag} ({release}) crashed: {reason}", "scheduler")])
+            self.store.append(app, [platform_line(f"{tag} ({release}) crashed: {reason}", "scheduler")],
+                              born=self._born(container_id))
         elif action == "destroy":
             with self.guard:
                 self.positions.pop(container_id, None)
+                self.born.pop(container_id, None)
 
     def follow_all(self) -> None:
         filters = {"label": [f"{self.label('managed')}=1"]}

@@ -1,10 +1,17 @@
-"""One append-only file per app, trimmed to its newest lines; safe for several writer processes."""
+"""One append-only file per app, trimmed to its newest lines; safe for several writer processes.
+
+`deis destroy` removes an app's log and leaves a tombstone (`<root>/.destroyed/<app>`: when): lines
+of processes started before it (`append(..., born=...)`, the collector's container lines) are
+dropped, so late output of the destroyed app's containers never re-creates a log that a new app of
+the same name would inherit; that new app's processes, started later, are logged as usual.
+"""
 
 from __future__ import annotations
 
 import fcntl
 import os
 import re
+import time
 from collections import deque
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -54,11 +61,34 @@ class LogStore:
                     yield handle
                     return
 
-    def append(self, app: str, lines: list[str]) -> None:
-        if not lines:
+    def tombstone(self, app: str) -> Path:
+        self.path(app)  # checks the name
+        return self.root / ".destroyed" / app
+
+    def destroyed_at(self, app: str) -> float | None:
+        """When the last app of this name was destroyed (epoch seconds), None if never."""
+        try:
+            return float(self.tombstone(app).read_text().strip() or 0)
+        except (OSError, ValueError):
+            return None
+
+    def _of_a_destroyed_app(self, app: str, born: float | None) -> bool:
+        if born is None:
+            return False
+        destroyed = self.destroyed_at(app)
+        return destroyed is not None and born <= destroyed
+
+    def append(self, app: str, lines: list[str], born: float | None = None) -> None:
+        """`born`: when the process writing these lines started (epoch seconds); lines of a process
+        older than the app's destruction are dropped (see the module's docstring)."""
+        if not lines or self._of_a_destroyed_app(app, born):
             return
         data = "".join(line.replace("\n", " ") + "\n" for line in lines).encode("utf-8", "replace")
         with self._locked(app, "ab") as handle:
+            if self._of_a_destroyed_app(app, born):  # destroyed meanwhile: leave nothing behind
+                if handle.tell() == 0:
+                    self.path(app).unlink(missing_ok=True)
+                return
             handle.write(data)
             handle.flush()
             if handle.tell() > self.max_bytes:
@@ -92,5 +122,13 @@ class LogStore:
         text = data.decode("utf-8", "replace").splitlines()
         return list(deque(text, maxlen=lines))
 
-    def remove(self, app: str) -> None:
-        self.path(app).unlink(missing_ok=True)
+    def remove(self, app: str, when: float | None = None) -> None:
+        """The app is destroyed: its log goes, and its tombstone (`when`, default now) stays first."""
+        tombstone = self.tombstone(app)
+        tombstone.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tombstone.with_name(f".{app}.{os.getpid()}.tmp")
+        tmp.write_text(repr(time.time() if when is None else float(when)))
+        os.replace(tmp, tombstone)
+        path = self.path(app)
+        for leftover in (path, path.with_suffix(".trim")):
+            leftover.unlink(missing_ok=True)

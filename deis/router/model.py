@@ -1,10 +1,11 @@
 """What the router is told: plain data about apps, and the checks made before nginx sees it.
 
 The checks refuse what would let one app's input change the meaning of the configuration (a host
-name with `;` or `{`, a path outside the router's own directory) or what is plainly not usable (a
-PEM that does not parse). Anything subtler - a key that does not belong to its certificate, an
-upstream name that does not resolve - is left to `nginx -t`, which the router runs on every new
-configuration before it goes live.
+name with `;` or `{`, a path outside the router's own directory). A certificate is never a reason to
+refuse a route: one that `tls.problem` finds unfit (unreadable, a key not its own or too weak, a
+name that is not a host name) is left out of it, so the app's hosts and upstreams still go live.
+Anything subtler - an upstream name that does not resolve - is left to `nginx -t`, which the router
+runs on every new configuration before it goes live.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cryptography.x509.oid import NameOID
+
+from . import tls
 
 APP_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -34,6 +36,13 @@ class Certificate:
     common_name: str
     cert: str  # PEM, the certificate (and optionally its chain after it)
     key: str  # PEM, the private key
+    # The only hosts it is served for (those it is attached to), when given; None: any host of
+    # the route it covers.
+    hosts: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        if self.hosts is not None:
+            object.__setattr__(self, "hosts", tuple(h.lower() if isinstance(h, str) else h for h in self.hosts))
 
     def names(self) -> list[str]:
         """The host names this certificate is for: its common name and, when readable, its SANs."""
@@ -48,13 +57,20 @@ class Certificate:
 
     def covers(self, host: str) -> bool:
         host = host.lower()
-        for name in self.names():
-            if name == host:
-                return True
-            if name.startswith("*.") and "." in host and host.split(".", 1)[1] == name[2:] \
-                    and not host.startswith("*."):
-                return True
-        return False
+        if self.hosts is not None and host not in self.hosts:
+            return False
+        return any(tls.name_matches(name, host) for name in self.names())
+
+    def problem(self) -> str | None:
+        """Why this certificate must not be served (see `tls.problem`), or None."""
+        if not isinstance(self.common_name, str) or (self.common_name
+                                                     and not tls.host_name_ok(self.common_name.lower())):
+            return f"invalid certificate common name {self.common_name!r}"
+        if not isinstance(self.cert, str) or not isinstance(self.key, str):
+            return "the certificate and its key must be PEM text"
+        if self.hosts is not None and not all(isinstance(h, str) for h in self.hosts):
+            return "invalid host names"
+        return tls.problem(self.cert, self.key)
 
 
 @dataclass(frozen=True)
@@ -85,8 +101,20 @@ class Route:
                    backups=[(str(h), int(p)) for h, p in data.get("backups", [])])
 
 
+def certificate_problems(route: Route) -> list[str]:
+    """What `validate` leaves out of the route's certificates, and why (for the router's warnings)."""
+    out = []
+    for cert in route.certificates:
+        why = cert.problem() if isinstance(cert, Certificate) else "not a certificate"
+        if why:
+            name = getattr(cert, "common_name", "?")
+            out.append(f"{route.app}: certificate {name!r} is not served: {why}")
+    return out
+
+
 def validate(route: Route) -> Route:
-    """A normalised copy of `route` (lower-case hosts, no duplicates), or InvalidRoute."""
+    """A normalised copy of `route` (lower-case hosts, no duplicates, only certificates fit to
+    serve), or InvalidRoute."""
     if not isinstance(route.app, str) or not APP_NAME.match(route.app):
         raise InvalidRoute(f"invalid app name {route.app!r}")
     hosts = []
@@ -102,19 +130,8 @@ def validate(route: Route) -> Route:
         raise InvalidRoute("no host names")
     upstreams = _upstreams(route.upstreams)
     backups = [b for b in _upstreams(route.backups) if b not in upstreams] if upstreams else []
-    for cert in route.certificates:
-        if not isinstance(cert.common_name, str) or (cert.common_name and not HOST_NAME.match(cert.common_name.lower())):
-            raise InvalidRoute(f"invalid certificate common name {cert.common_name!r}")
-        try:
-            x509.load_pem_x509_certificate(cert.cert.encode())
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise InvalidRoute(f"certificate {cert.common_name!r}: unreadable PEM certificate ({exc})") from None
-        try:
-            load_pem_private_key(cert.key.encode(), password=None)
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise InvalidRoute(f"certificate {cert.common_name!r}: unreadable PEM private key ({exc})") from None
-        # Whether the key belongs to the certificate is for `nginx -t` to say.
-    return Route(app=route.app, hosts=hosts, upstreams=upstreams, certificates=list(route.certificates),
+    certificates = [c for c in route.certificates if isinstance(c, Certificate) and c.problem() is None]
+    return Route(app=route.app, hosts=hosts, upstreams=upstreams, certificates=certificates,
                  backups=backups)
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import http.client
 import json
 import os
@@ -39,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
 
-from .model import InvalidRoute, Route, validate
+from .model import InvalidRoute, Route, certificate_problems, validate
 from .templates import app_template, main_template
 
 STATUS_HOST = "router.deis.invalid"
@@ -134,6 +135,20 @@ def find_nginx(install: bool = False) -> str:
     raise RouterError("nginx is not installed (run scripts/nginx.sh as root, or apt-get install -y nginx)")
 
 
+# Per process, by root: the parsed state file and rendered app files (see _load_state, _render).
+_STATES: dict[str, tuple] = {}
+_RENDERED: dict[str, dict[str, tuple]] = {}
+
+
+def _write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write `path` whole or not at all (a file of a killed writer is never half there)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
 def _first_error(stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     errors = [ln for ln in lines if "[emerg]" in ln or "[crit]" in ln or "[alert]" in ln]
@@ -169,6 +184,8 @@ class Router:
         self._nginx = nginx
         self._install = install
         self.reload_timeout = reload_timeout
+        # app -> (what it was rendered from, the text), shared by the Routers of this root: see _render
+        self._rendered: dict[str, tuple] = _RENDERED.setdefault(str(self.root.resolve()), {})
         # A supervisor runs nginx (`run()`); start() only waits for it. Default: DEIS_ROUTER_SUPERVISED.
         self.supervised = (os.environ.get("DEIS_ROUTER_SUPERVISED") == "1") if supervised is None else supervised
 
@@ -214,12 +231,22 @@ class Router:
             (self.root / d).mkdir(parents=True, exist_ok=True)
 
     def _load_state(self) -> dict:
+        """The last good routes and their generation; parsed once per change of the file (every
+        Router of a process shares the parse: the deployer makes one per app it converges)."""
+        path = self.root / "state.json"
         try:
-            data = json.loads((self.root / "state.json").read_text())
+            info = path.stat()
+            key = (info.st_ino, info.st_mtime_ns, info.st_size)
+            cached = _STATES.get(str(path))
+            if cached is not None and cached[0] == key:
+                return {"generation": cached[1], "routes": dict(cached[2])}
+            data = json.loads(path.read_text())
         except (OSError, ValueError):
             return {"generation": 0, "routes": {}}
-        return {"generation": int(data.get("generation", 0)),
-                "routes": {app: Route.from_dict(r) for app, r in data.get("routes", {}).items()}}
+        generation = int(data.get("generation", 0))
+        routes = {app: Route.from_dict(r) for app, r in data.get("routes", {}).items()}
+        _STATES[str(path)] = (key, generation, routes)
+        return {"generation": generation, "routes": dict(routes)}
 
     def _save_state(self, generation: int, routes: dict[str, Route]) -> None:
         path = self.root / "state.json"
@@ -419,8 +446,10 @@ class Router:
             # nginx (no master at that moment, a master replaced meanwhile) must not make every
             # later identical update a no-op.
             if only_if_changed and self.running() and self.live_generation() == state["generation"]:
+                # Every other app is the state's as it is: comparing the changed ones is enough.
                 try:
-                    if {app: validate(r) for app, r in current.items()} == state["routes"]:
+                    if all((validate(current[app]) if app in current else None) == state["routes"].get(app)
+                           for app in changes) and (not remove_others or current.keys() == state["routes"].keys()):
                         return None
                 except InvalidRoute:
                     pass  # _build reports it
@@ -459,15 +488,28 @@ class Router:
             if checked.app in current:
                 result.warnings.append(f"{checked.app}: a second route for the app was ignored")
                 continue
+            result.warnings += certificate_problems(route)
             current[checked.app] = checked
 
-        for _ in range(2 * len(current) + 2):
+        for _ in range(2 * len(current) + sum(len(r.certificates) for r in current.values()) + 2):
             gen_dir = self.root / "generations" / str(generation)
             shutil.rmtree(gen_dir, ignore_errors=True)
             warnings = self._render(gen_dir, generation, current)
             ok, err = self._test(gen_dir)
             if ok:
                 break
+            # A certificate nginx refuses although it passed our checks: the app goes on without
+            # it (a certificate never keeps an app's route, or its deploy, from going live).
+            bad_cert = self._certificate_from_message(err, gen_dir, current)
+            if bad_cert:
+                app, index = bad_cert
+                route = current[app]
+                result.warnings.append(f"{app}: certificate {route.certificates[index].common_name!r} is not "
+                                       f"served: {err.replace(str(gen_dir), '<config>')}")
+                current[app] = replace(route, certificates=[c for i, c in enumerate(route.certificates)
+                                                            if i != index])
+                shutil.rmtree(gen_dir, ignore_errors=True)
+                continue
             culprits = self._culprits_from_message(err, gen_dir, current)
             if not culprits:
                 found = self._bisect(sorted(current), current, generation)
@@ -495,15 +537,22 @@ class Router:
         return result
 
     def _render(self, gen_dir: Path, generation: int, routes: dict[str, Route]) -> list[str]:
-        """Write a whole configuration for `routes` into gen_dir; returns warnings."""
+        """Write a whole configuration for `routes`: gen_dir/nginx.conf including one file per app.
+
+        App files and certificates are content-addressed and shared by generations
+        (`apps/<app>.<hash>.conf`, `certs/<app>.<i>.<hash>/`): a change of one app writes one
+        file, whatever the number of apps, and a generation's own directory holds its nginx.conf
+        and the list of what it uses (for _prune). Returns warnings."""
         warnings = []
-        (gen_dir / "apps").mkdir(parents=True)
-        certs_dir = gen_dir / "certs"
-        certs_dir.mkdir(mode=0o700)
+        gen_dir.mkdir(parents=True)
+        apps_dir, certs_root = self.root / "apps", self.root / "certs"
+        apps_dir.mkdir(exist_ok=True)
+        certs_root.mkdir(mode=0o700, exist_ok=True)
         http_listen = self._listen(self.http_port)
         https_listen = self._listen(self.https_port) if self.https_port else None
         claimed: dict[str, str] = {}
-        apps = []
+        app_files: list[Path] = []
+        used: list[str] = []
         for app in sorted(routes):
             route = routes[app]
             hosts = []
@@ -523,41 +572,64 @@ class Router:
                     if not names:
                         continue
                     covered.update(names)
-                    app_certs = certs_dir / app
-                    app_certs.mkdir(mode=0o700, exist_ok=True)
-                    cert_path, key_path = app_certs / f"{i}.crt", app_certs / f"{i}.key"
-                    cert_path.write_text(cert.cert)
-                    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                    with os.fdopen(fd, "w") as fh:
-                        fh.write(cert.key)
-                    tls.append({"hosts": names, "cert_path": cert_path, "key_path": key_path})
+                    cert_dir = self._certificate_files(certs_root, app, i, cert)
+                    used.append(f"certs/{cert_dir.name}")
+                    tls.append({"hosts": names, "cert_path": cert_dir / "cert.crt", "key_path": cert_dir / "cert.key"})
             shown = Route(app=app, hosts=hosts, upstreams=route.upstreams, certificates=route.certificates,
                           backups=route.backups)
-            (gen_dir / "apps" / f"{app}.conf").write_text(app_template.render(
-                r=shown, tls=tls, http_listen=http_listen, https_listen=https_listen))
-            apps.append(app)
+            key = (shown, [(t["hosts"], str(t["cert_path"])) for t in tls], http_listen, https_listen)
+            cached = self._rendered.get(app)
+            if cached is not None and cached[0] == key:
+                text = cached[1]
+            else:
+                text = app_template.render(r=shown, tls=tls, http_listen=http_listen, https_listen=https_listen)
+                self._rendered[app] = (key, text)
+            path = apps_dir / f"{app}.{hashlib.sha256(text.encode()).hexdigest()[:12]}.conf"
+            if not path.exists():
+                _write_atomically(path, text)
+            app_files.append(path)
+            used.append(f"apps/{path.name}")
         main = main_template.render(
-            generation=generation, prefix=self.root, dir=gen_dir, apps=apps, s=self.settings,
+            generation=generation, prefix=self.root, dir=gen_dir, app_files=app_files, s=self.settings,
             http_listen=http_listen, https_listen=https_listen, status_host=STATUS_HOST,
             probe_address=self._probe_address())
         # Whether nginx detaches is its command line's (argv): nginx refuses `daemon` given both
         # there (-g 'daemon off;' under a supervisor) and in the file; its default is daemon mode.
+        (gen_dir / "uses").write_text("\n".join(used) + "\n")
         (gen_dir / "nginx.conf").write_text(main)
         return warnings
+
+    @staticmethod
+    def _certificate_files(certs_root: Path, app: str, index: int, cert) -> Path:
+        """certs/<app>.<index>.<hash of cert and key>/cert.{crt,key}, written once (the key 0600)."""
+        digest = hashlib.sha256((cert.cert + "\0" + cert.key).encode()).hexdigest()[:12]
+        cert_dir = certs_root / f"{app}.{index}.{digest}"
+        if not (cert_dir / "cert.key").exists():
+            cert_dir.mkdir(mode=0o700, exist_ok=True)
+            _write_atomically(cert_dir / "cert.crt", cert.cert)
+            _write_atomically(cert_dir / "cert.key", cert.key, mode=0o600)
+        return cert_dir
 
     def _test(self, gen_dir: Path) -> tuple[bool, str]:
         proc = subprocess.run([self.nginx, "-t", "-q", "-p", f"{self.root}/", "-c", str(gen_dir / "nginx.conf")],
                               capture_output=True, text=True, check=False)
         return proc.returncode == 0, _first_error(proc.stderr)
 
+    def _certificate_from_message(self, err: str, gen_dir: Path, routes: dict[str, Route]) -> tuple[str, int] | None:
+        """(app, index) of the certificate whose file nginx names in its error, when it names one."""
+        m = re.search(rf"{re.escape(str(self.root))}/certs/([a-z0-9-]+)\.([0-9]+)\.[0-9a-f]+/cert\.(?:crt|key)\b", err)
+        if m and m.group(1) in routes and int(m.group(2)) < len(routes[m.group(1)].certificates):
+            return m.group(1), int(m.group(2))
+        return None
+
     def _culprits_from_message(self, err: str, gen_dir: Path, routes: dict[str, Route]) -> list[tuple[str, str]]:
         """The app whose file nginx names in its error, when it names one."""
-        base = re.escape(str(gen_dir))
-        m = re.search(rf"{base}/(?:apps/([a-z0-9-]+)\.conf|certs/([a-z0-9-]+)/)", err)
+        base = re.escape(str(self.root))
+        m = re.search(rf"{base}/(?:apps/([a-z0-9-]+)\.[0-9a-f]+\.conf|certs/([a-z0-9-]+)\.)", err)
         if m:
             app = m.group(1) or m.group(2)
             if app in routes:
-                return [(app, err.replace(str(gen_dir), "<config>"))]
+                return [(app, err.replace(str(gen_dir), "<config>").replace(str(self.root), "<router>"))]
         return []
 
     def _bisect(self, apps: list[str], routes: dict[str, Route], generation: int) -> tuple[str, str] | None:
@@ -595,12 +667,28 @@ class Router:
         return search(apps)
 
     def _prune(self, live: int) -> None:
+        """Drop old generations, then the shared app and certificate files none of those kept uses."""
         gens = self.root / "generations"
+        used: set[str] = set()
         for entry in gens.iterdir():
             name = entry.name
             if ".probe" in name or (name.isdigit() and int(name) <= live - KEEP_GENERATIONS) \
                     or (name.isdigit() and int(name) > live):
                 shutil.rmtree(entry, ignore_errors=True)
+                continue
+            try:
+                used.update((entry / "uses").read_text().split())
+            except OSError:
+                pass
+        for folder in ("apps", "certs"):
+            with contextlib.suppress(FileNotFoundError):
+                for entry in os.scandir(self.root / folder):
+                    if f"{folder}/{entry.name}" not in used:
+                        if entry.is_dir(follow_symlinks=False):
+                            shutil.rmtree(entry.path, ignore_errors=True)
+                        else:
+                            with contextlib.suppress(FileNotFoundError):
+                                os.unlink(entry.path)
 
     # ----------------------------------------------------------------- reload confirmation
     def live_generation(self, timeout: float = 1.0) -> int | None:

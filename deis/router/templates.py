@@ -35,8 +35,10 @@ http {
     tcp_nodelay on;
     keepalive_timeout 65s;
     client_max_body_size {{ s.max_body_size }};
-    server_names_hash_bucket_size 128;
-    server_names_hash_max_size 4096;
+    # Any valid host name (253 characters: a 264-byte hash entry) and tens of thousands of them:
+    # a bucket holds seven of the longest, and nginx finds a table with no bucket over that.
+    server_names_hash_bucket_size 2048;
+    server_names_hash_max_size 32768;
 
     # X-Request-ID: the client's when it looks like an id, a fresh one otherwise.
     map $http_x_request_id $deis_request_id {
@@ -121,8 +123,8 @@ http {
         }
     }
 
-{% for app in apps %}
-    include "{{ dir }}/apps/{{ app }}.conf";
+{% for path in app_files %}
+    include "{{ path }}";
 {% endfor %}
 }
 """

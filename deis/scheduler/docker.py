@@ -67,6 +67,8 @@ from datetime import UTC, datetime
 from functools import wraps
 from typing import Callable
 
+from deis import rules
+
 from . import (
     Convergence,
     DeployError,
@@ -94,7 +96,6 @@ RUN_OUTPUT_LIMIT = 1 << 20  # characters of a one-off's output run() returns (th
 ONEOFF_LEFTOVER_AFTER = 60.0  # seconds after a one-off finished that the reconciler removes it
 DEFAULT_PORT = 5000
 ALIVE = ("running", "restarting")
-_MEMORY = re.compile(r"^\s*(\d+)\s*([bkmg])?b?\s*$", re.IGNORECASE)
 
 # Shared by every instance in the process (get_scheduler() makes a new one per request).
 _LOCKS: dict[tuple[str, str], threading.RLock] = {}
@@ -113,14 +114,11 @@ def _env_number(name: str, default: float) -> float:
 
 
 def memory_limit(value: str | None) -> str | None:
-    """Docker's form of a memory limit: "512M"/"512MB" -> "512m", "1G" -> "1g"; None when unset."""
-    if value in (None, ""):
-        return None
-    match = _MEMORY.match(str(value))
-    if not match:
-        raise SchedulerError(f"Memory limit '{value}' is not valid: use a number with a unit, like 512M or 1G.")
-    number, unit = match.groups()
-    return f"{number}{(unit or 'b').lower()}"
+    """Docker's form of a memory limit (deis.rules.docker_memory), as a SchedulerError when bad."""
+    try:
+        return rules.docker_memory(value)
+    except ValueError as exc:
+        raise SchedulerError(str(exc)) from None
 
 
 def docker_timestamp(raw: str) -> tuple[str, str]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from deis import rules
+
 # Docker's default set without NET_RAW (raw packets: spoofing on a shared L2), MKNOD, SETFCAP,
 # SETPCAP, SYS_CHROOT and AUDIT_WRITE, which ordinary apps never need.
 CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "NET_BIND_SERVICE", "SETGID", "SETUID")
@@ -26,7 +28,8 @@ class ContainerLimits:
     def from_environment(cls, environ=None) -> "ContainerLimits":
         environ = os.environ if environ is None else environ
         default = cls()
-        return cls(memory=(environ.get("DEIS_DEFAULT_MEMORY") or default.memory).lower().rstrip("b"),
+        memory = rules.size_setting(environ.get("DEIS_DEFAULT_MEMORY"))
+        return cls(memory=rules.docker_memory(rules.format_memory(memory)) if memory else default.memory,
                    pids=int(environ.get("DEIS_PIDS_LIMIT") or default.pids),
                    log_max_size=environ.get("DEIS_LOG_MAX_SIZE") or default.log_max_size,
                    log_max_files=int(environ.get("DEIS_LOG_MAX_FILES") or default.log_max_files))

@@ -195,9 +195,10 @@ def builder_platform(tmp_path_factory):
     router.start()
     controller, stop_controller = start_live_controller(data_dir, env, deployer=True)
     live = LiveController(controller)
-    live.admin = live.register("admin")
+    live.admin = live.register_admin("admin")
     log = open(data_dir / "builder-server.log", "ab")
-    server = builder_serve(data_dir, controller.url, ssh_port, log)
+    # test_concurrent_pushes_to_ten_apps... pushes as one user to ten apps at once (default limit: 5).
+    server = builder_serve(data_dir, controller.url, ssh_port, log, DEIS_BUILDER_SESSIONS_PER_USER="12")
     platform = BuilderPlatform(live, data_dir, http_port, ssh_port, namespace,
                                tmp_path_factory.mktemp("builder-users"))
     try:

@@ -537,11 +537,17 @@ def test_buildpack_plan(tmp_path):
         ("git", "https://github.com/x/bp.git#v2")]
     assert buildpack_plan(tmp_path, {"BUILDPACK_URL": str(THIRD_PARTY)}) == [
         ("local", str(THIRD_PARTY))]
-    (tmp_path / ".buildpacks").write_text("heroku/nodejs\n# x\npython\ngit@github.com:x/y.git\n")
+    (tmp_path / ".buildpacks").write_text("heroku/nodejs\n# x\npython\ngit://github.com/x/y.git#main\n")
     assert buildpack_plan(tmp_path, {}) == [("builtin", "nodejs"), ("builtin", "python"),
-                                            ("git", "git@github.com:x/y.git")]
+                                            ("git", "git://github.com/x/y.git#main")]
+    # Only http(s):// and git:// URLs, refs that can never be read as an option by git.
+    (tmp_path / ".buildpacks").write_text("git@github.com:x/y.git\n")
+    with pytest.raises(BuildError, match=r"\.buildpacks: invalid buildpack"):
+        buildpack_plan(tmp_path, {})
     assert buildpack_plan(tmp_path, {"BUILDPACK_URL": "static"}) == [("builtin", "static")]
-    for bad in ("ruby", str(tmp_path / "nope"), "-uhttps://x"):
+    for bad in ("ruby", str(tmp_path / "nope"), "-uhttps://x", "https://x/bp.git#--upload-pack=touch /tmp/x",
+                "https://x/bp.git#-b", "ssh://x/bp.git", "ext::sh -c touch% /tmp/x", "https://x/b p.git",
+                "https://-oProxyCommand=x/bp", f"file://{THIRD_PARTY}#--orphan=x", "https://x/bp.git#a..b"):
         with pytest.raises(BuildError):
             buildpack_plan(tmp_path, {"BUILDPACK_URL": bad})
     # Any collaborator can set config: local buildpacks come only from the allowed folders.

@@ -4,9 +4,10 @@ import json
 
 import requests
 
-from tests.conftest import free_port, unique
+from deis.controller.api.accounts import issue_admin_token
+from tests.conftest import LiveController, free_port, start_live_controller, unique
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, Deis
 
 
 def settings(deis, profile="client"):
@@ -29,6 +30,30 @@ def test_register_accepts_url_without_scheme_and_options(deis, live):
     host = live.url.removeprefix("http://")
     deis.ok("auth:register", host, "--username", name, "--password", PASSWORD, "--email", f"{name}@example.com")
     assert settings(deis)["controller"] == live.url
+
+
+def test_register_never_makes_an_admin_but_the_admin_token_does(deis, live, tmp_path):
+    name = unique("reg")
+    deis.ok("register", live.url, "--username", name, "--password", PASSWORD, "--email", "")
+    assert requests.get(f"{live.url}/v1/users/", headers={"Authorization": f"token {settings(deis)['token']}"}
+                        ).status_code == 403
+    # The one-time token `deis-platform up` prints (only its hash is in the data directory).
+    token = issue_admin_token(live.controller.data_dir / "admin_token")
+    boss = Deis(tmp_path / "boss-home", deis.cwd, live.url)
+    boss.home.mkdir()
+    boss.ok("register", live.url, "--username", unique("boss"), "--password", PASSWORD, "--email", "",
+            "--admin-token", token)
+    assert "=== Users" in boss.ok("users:list").out
+    other = Deis(tmp_path / "other-home", deis.cwd, live.url)
+    other.home.mkdir()
+    used = other.fails("register", live.url, "--username", unique("late"), "--password", PASSWORD,
+                       "--email", "", "--admin-token", token)
+    assert "The admin token is wrong or has been used already." in used.err
+
+
+def test_register_weak_password_shows_the_validators_messages(deis, live):
+    result = deis.fails("register", live.url, "--username", unique("reg"), "--password", "1234", "--email", "")
+    assert "password: This password is too short." in result.err and "entirely numeric" in result.err
 
 
 def test_register_taken_username_shows_the_field_error(deis, live, user):
@@ -85,8 +110,36 @@ def test_login_to_something_that_is_not_a_controller(deis, live):
 def test_passwd(deis, live, user):
     result = deis.fails("passwd", "--password", "wrong", "--new-password", "other-pass-1")
     assert "password: The current password is wrong." in result.err
+    weak = deis.fails("passwd", "--password", PASSWORD, "--new-password", "abc")
+    assert "new_password: This password is too short." in weak.err
+    old = settings(deis)["token"]
     assert "Password change succeeded." in deis.ok("auth:passwd", input=f"{PASSWORD}\nnew-pass-99\nnew-pass-99\n").out
+    # Every session ended; the CLI carries on with the new token the answer gave it.
+    assert requests.get(f"{live.url}/v1/apps", headers={"Authorization": f"token {old}"}).status_code == 401
+    assert settings(deis)["token"] != old
+    deis.ok("apps")
     live.login(user.username, "new-pass-99")
+
+
+def test_login_throttled_across_the_controllers_workers(deis, tmp_path):
+    """3 failures, then even the right password is refused (429, Retry-After) by every worker."""
+    controller, stop = start_live_controller(tmp_path / "throttled", {"DEIS_LOGIN_FAILURES": "3",
+                                                                     "DEIS_LOGIN_WINDOW": "300"})
+    try:
+        live = LiveController(controller)
+        name = unique("victim")
+        live.register(name, PASSWORD)
+        for _ in range(3):  # new connections each: gunicorn's two workers share them out
+            answer = requests.post(f"{live.url}/v1/auth/login/", data={"username": name, "password": "wrong"})
+            assert answer.status_code == 401
+        for _ in range(6):
+            refused = requests.post(f"{live.url}/v1/auth/login/", data={"username": name, "password": PASSWORD})
+            assert refused.status_code == 429 and 290 <= int(refused.headers["Retry-After"]) <= 300
+        result = deis.fails("login", live.url, "--username", name, "--password", PASSWORD)
+        assert "Too many failed logins for this account or from this address; try again in" in result.err
+        assert (controller.data_dir / "cache").stat().st_mode & 0o777 == 0o700
+    finally:
+        stop()
 
 
 def test_regenerate_replaces_the_saved_token(deis, live, user):

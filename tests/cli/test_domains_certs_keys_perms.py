@@ -63,6 +63,19 @@ def test_certs(deis, user, tmp_path):
     assert "could not read" in deis.fails("certs:add", str(tmp_path / "missing.crt"), str(key)).err
 
 
+def test_certs_attach_detach(deis, user, app, tmp_path):
+    host = f"{unique('tls')}.example.com"
+    deis.ok("domains:add", host, "-a", app)
+    cert, key = self_signed(tmp_path, host)
+    deis.ok("certs:add", str(cert), str(key))  # covers a domain of the user's app: attached
+    assert f"domains:     {host}" in deis.ok("certs:info", host).out
+    assert "done" in deis.ok("certs:detach", host, host).out
+    assert "(none: not served)" in deis.ok("certs:info", host).out
+    assert "done" in deis.ok("certs:attach", host, host).out
+    assert "attached already" in deis.fails("certs:attach", host, host).err
+    assert f"domains:     {host}" in deis.ok("certs:info", host).out
+
+
 def test_keys_add_with_a_path(deis, user, tmp_path):
     comment = f"{user.username}@laptop"
     public = ssh_public_key(tmp_path / "work.pub", comment)

@@ -145,6 +145,97 @@ def test_sharing(alice, bob, admin_client, app):
 def test_field_errors_are_flat_lists(alice, app):
     assert alice.post("/v1/apps", {"id": "Bad"}).json()["id"][0].startswith("'Bad' is not a valid app name")
     answer = alice.post(f"/v1/apps/{app}/domains", {"domain": "nodot"}).json()
-    assert answer == {"domain": ["'nodot' is not a valid host name."]}
+    assert list(answer) == ["domain"] and len(answer["domain"]) == 1
+    assert answer["domain"][0].startswith("'nodot' is not a valid host name: use labels of 1 to 63")
     answer = alice.post(f"/v1/apps/{app}/builds", {"image": "x", "procfile": {"Bad!": "x"}}).json()
     assert isinstance(answer["procfile"], list) and "not a valid process type" in answer["procfile"][0]
+
+
+# --- scale: whole numbers within the process quotas (issue 11) ----------------------------------
+
+@pytest.fixture
+def built(alice, app):
+    alice.post(f"/v1/apps/{app}/builds", {"image": "example/web:1", "procfile": {"web": "serve", "worker": "w"}})
+    return app
+
+
+@pytest.mark.parametrize("count", [-1, 1e30, 2.0, "abc", True, False, None, "1e3", "-1", "²", "٣", "9" * 5000,
+                                   10 ** 30, [1], {"n": 1}, ""])
+def test_scale_counts_that_are_not_whole_numbers_are_400(alice, built, count):
+    answer = alice.post(f"/v1/apps/{built}/scale", {"web": count})
+    assert answer.status_code == 400, answer.content
+    assert "The count must be a whole number from 0 to 100, like 2" in answer.json()["web"][0]
+    assert alice.get(f"/v1/apps/{built}").json()["structure"] == {"web": 1, "worker": 0}
+
+
+def test_scale_beyond_the_app_quota_is_403_before_anything_runs(alice, built, settings):
+    refused = alice.post(f"/v1/apps/{built}/scale", {"web": 101})
+    assert refused.status_code == 403, refused.content
+    assert refused.json()["detail"] == ("Cannot scale web-shop to 101 processes: an app may run at most 100 "
+                                        "(all process types together; DEIS_MAX_PROCESSES_PER_APP).")
+    assert alice.post(f"/v1/apps/{built}/scale", {"web": 60, "worker": 41}).status_code == 403
+    assert alice.post(f"/v1/apps/{built}/scale", {"web": 1000}).status_code == 403
+    assert alice.get(f"/v1/apps/{built}").json()["structure"] == {"web": 1, "worker": 0}
+    # within the quota, the request goes on (to the runtime, absent here)
+    assert alice.post(f"/v1/apps/{built}/scale", {"web": 60, "worker": 40}).status_code == 503
+    settings.MAX_PROCESSES_PER_APP = 3
+    assert alice.post(f"/v1/apps/{built}/scale", {"web": 4}).status_code == 403
+    assert alice.post(f"/v1/apps/{built}/scale", {"web": 3}).status_code == 503
+
+
+def test_scale_beyond_the_owners_quota_counts_all_their_apps(alice, bob, built, settings):
+    settings.MAX_PROCESSES_PER_USER = 10
+    alice.post("/v1/apps", {"id": "other-app"})
+    App.objects.filter(id="other-app").update(structure={"web": 6, "worker": 2})
+    bob.post("/v1/apps", {"id": "bobs-app"})
+    App.objects.filter(id="bobs-app").update(structure={"web": 50})  # another owner's apps do not count
+    refused = alice.post(f"/v1/apps/{built}/scale", {"web": 2, "worker": 1})
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == ("Cannot scale web-shop to 3 processes: its owner's apps would run 11, and "
+                                        "one user's apps may run at most 10 (DEIS_MAX_PROCESSES_PER_USER).")
+    assert alice.post(f"/v1/apps/{built}/scale", {"web": 2}).status_code == 503  # 10 in all
+    # a collaborator's scale counts against the owner
+    alice.post(f"/v1/apps/{built}/perms", {"username": "bob"})
+    assert bob.post(f"/v1/apps/{built}/scale", {"worker": 2}).status_code == 403
+
+
+def test_scaling_down_is_allowed_over_a_lowered_quota(alice, built, settings):
+    App.objects.filter(id=built).update(structure={"web": 150, "worker": 0})
+    assert alice.post(f"/v1/apps/{built}/scale", {"web": 120}).status_code == 503  # fewer than before: not refused
+    assert alice.post(f"/v1/apps/{built}/scale", {"web": 150}).status_code == 503  # no more than before
+    assert alice.post(f"/v1/apps/{built}/scale", {"worker": 1}).status_code == 403
+
+
+# --- names the router and the engine take -------------------------------------------------------
+
+LONGEST = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 57, "com"])  # 253 characters
+
+
+def test_domains_are_host_names_the_router_serves(alice, app):
+    assert len(LONGEST) == 253
+    for domain in [LONGEST + "m", "x" + LONGEST, "a" * 64 + ".com", "example.com..", "a..b.com", ".example.com",
+                   "*", "*.com", "a.*.example.com", "*a.example.com", "**.example.com", "-a.example.com",
+                   "a-.example.com", "a_b.example.com", "bücher.example", "exa mple.com", "example.123", "10.0.0.1",
+                   "example.com/x", "example.com:80", "*.*.example.com"]:
+        answer = alice.post(f"/v1/apps/{app}/domains", {"domain": domain})
+        assert answer.status_code == 400, (domain, answer.content)
+        assert "domain" in answer.json()
+    assert alice.get(f"/v1/apps/{app}/domains").json()["count"] == 0
+    for domain in [LONGEST, "*.example.com", "xn--bcher-kva.example", "a.b", "1a.example.com", "a-b.c-d.example",
+                   "*." + LONGEST[2:]]:
+        answer = alice.post(f"/v1/apps/{app}/domains", {"domain": domain})
+        assert answer.status_code == 201, (domain, answer.content)
+        assert answer.json()["domain"] == domain
+
+
+def test_app_names_fit_the_platform_domain(alice, settings):
+    settings.PLATFORM_DOMAIN = ".".join(["p" * 63, "q" * 63, "r" * 63, "example"])  # 199 characters
+    answer = alice.post("/v1/apps", {"id": "a" * 60})
+    assert answer.status_code == 400 and "at most 53 characters here" in answer.json()["id"][0]
+    assert alice.post("/v1/apps", {"id": "a" * 53}).status_code == 201
+
+
+def test_log_lines_that_are_not_a_count_are_400(alice, app):
+    for lines in ["²", "٣", "9" * 5000, "-1", "1e3", "0", "10001"]:
+        answer = alice.get(f"/v1/apps/{app}/logs", {"log_lines": lines})
+        assert answer.status_code == 400 and "log_lines" in answer.json(), lines

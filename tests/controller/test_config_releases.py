@@ -62,8 +62,9 @@ def test_config_validation(alice, app, body, field):
     assert versions(alice, app) == [(1, "alice created initial release")]
 
 
-def test_memory_units_and_unset(alice, app):
-    for unit in ("1024B", "512K", "512KB", "256M", "256mb", "1G", "2GB"):
+def test_memory_units_and_unset(alice, app, settings):
+    settings.MAX_MEMORY = 4 << 30
+    for unit in ("6291456B", "8192K", "8192KB", "256M", "256mb", "1G", "2GB"):
         assert alice.post(f"/v1/apps/{app}/config", {"memory": {"web": unit}}).status_code == 201
     assert alice.get(f"/v1/apps/{app}/config").json()["memory"] == {"web": "2GB"}
     alice.post(f"/v1/apps/{app}/config", {"memory": {"web": None}})
@@ -126,3 +127,122 @@ def test_domains_and_certificates_do_not_make_releases(alice, app):
     alice.post(f"/v1/apps/{app}/domains", {"domain": "www.example.com"})
     alice.post(f"/v1/apps/{app}/perms", {"username": "root"})
     assert len(versions(alice, app)) == 1
+
+
+# --- limits the engine would refuse are refused first (issue 11) --------------------------------
+
+@pytest.mark.parametrize("memory, why", [
+    ("1B", "below Docker's minimum of 6M"),
+    ("4M", "below Docker's minimum of 6M"),
+    ("6291455B", "below Docker's minimum of 6M"),
+    ("99999999999999999999G", "more than this platform allows (4G)"),
+    ("4097M", "more than this platform allows (4G)"),
+    ("5G", "more than this platform allows (4G)"),
+    ("1" + "0" * 30 + "G", "not valid"),
+    ("-1G", "not valid"),
+    ("1.5G", "not valid"),
+    ("1TB", "not valid"),
+])
+def test_memory_outside_what_the_engine_takes_is_400(alice, app, settings, memory, why):
+    settings.MAX_MEMORY = 4 << 30
+    answer = alice.post(f"/v1/apps/{app}/config", {"memory": {"web": memory}})
+    assert answer.status_code == 400, answer.content
+    message = answer.json()["memory"][0]
+    assert why in message and "from 6M to 4G" in message and "like 512M or 1G" in message, message
+    assert versions(alice, app) == [(1, "alice created initial release")]
+
+
+def test_memory_bounds_are_inclusive(alice, app, settings):
+    settings.MAX_MEMORY = 4 << 30
+    for memory in ("6M", "6291456B", "6144K", "4G", "4096MB"):
+        answer = alice.post(f"/v1/apps/{app}/config", {"memory": {"web": memory}})
+        assert answer.status_code == 201, (memory, answer.content)
+    for memory in ("6291455B", f"{(4 << 30) + 1}B"):
+        assert alice.post(f"/v1/apps/{app}/config", {"memory": {"web": memory}}).status_code == 400
+
+
+@pytest.mark.parametrize("cpu", [1, 1025, 262144, -2, 1.5, True, "²", "٣", "1e3", "9" * 5000, [2]])
+def test_cpu_shares_outside_what_the_engine_takes_is_400(alice, app, cpu):
+    answer = alice.post(f"/v1/apps/{app}/config", {"cpu": {"web": cpu}})
+    assert answer.status_code == 400, answer.content
+    assert "from 2 to 1024 (0 for the default)" in answer.json()["cpu"][0]
+
+
+def test_cpu_shares_bounds(alice, app):
+    answer = alice.post(f"/v1/apps/{app}/config", {"cpu": {"web": 0, "worker": "2", "clock": 1024}})
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["cpu"] == {"web": 0, "worker": 2, "clock": 1024}
+    assert alice.post(f"/v1/apps/{app}/config", {"cpu": {"web": 1}}).status_code == 400  # Docker's minimum is 2
+
+
+@pytest.mark.parametrize("body, why", [
+    ({"values": {"A": "é" * 40000}}, "longer than 65536 bytes"),  # 40000 characters, 80000 bytes
+    ({"values": json.dumps({"A": "\ud800"})}, "lone surrogates"),  # inside the v1 client's JSON string
+    ({"values": json.dumps({"\udfff": "x"})}, "lone surrogates"),
+    ({"values": json.dumps({"A": "x\u0000"})}, "NUL characters (\\u0000)"),
+    ({"values": "[" * 100 + "]" * 100}, "nested more than 32 levels"),
+    ({"values": "[" * 100000 + "]" * 100000}, "nested more than 32 levels"),
+    ({"values": {"A=B": "x"}}, "not starting with a digit, at most 256 characters"),
+    ({"values": {"A" * 257: "x"}}, "at most 256 characters"),
+])
+def test_config_the_environment_cannot_carry_is_400(alice, app, body, why):
+    answer = alice.post(f"/v1/apps/{app}/config", body)
+    assert answer.status_code == 400, answer.content
+    field = next(iter(body))
+    assert why in answer.json()[field][0], answer.json()
+    assert versions(alice, app) == [(1, "alice created initial release")]
+
+
+def test_config_count_and_size_are_capped_after_the_merge(alice, app, settings):
+    settings.MAX_CONFIG_VALUES, settings.MAX_CONFIG_BYTES = 4, 4096
+    assert alice.post(f"/v1/apps/{app}/config", {"values": {"A": "1", "B": "2", "C": "3"}}).status_code == 201
+    refused = alice.post(f"/v1/apps/{app}/config", {"values": {"D": "4", "E": "5"}})
+    assert refused.status_code == 400 and "at most 4 entries in values" in refused.json()["values"][0]
+    # replacing and removing keep it within the cap
+    assert alice.post(f"/v1/apps/{app}/config", {"values": {"A": None, "D": "4", "E": "5"}}).status_code == 201
+    assert alice.post(f"/v1/apps/{app}/config", {"values": {"B": "x" * 3000}}).status_code == 201
+    too_big = alice.post(f"/v1/apps/{app}/config", {"values": {"C": "y" * 2000}})
+    assert too_big.status_code == 400 and "the limit is 4096 bytes" in too_big.json()["values"][0]
+    assert alice.post(f"/v1/apps/{app}/config", {"memory": {f"t{n}": "64M" for n in range(5)}}).status_code == 400
+    assert alice.get(f"/v1/apps/{app}/config").json()["values"] == {"B": "x" * 3000, "C": "3", "D": "4", "E": "5"}
+
+
+@pytest.mark.parametrize("image", [
+    "web::1", "web:", "web@", "web@sha256:abc", "Upper/Case:1", "registry.local//web", "web/",
+    "web:" + "a" * 129, "a" * 256, "web_:1", "web..x:1", "registry.local:port/web:1",
+])
+def test_build_image_references_docker_refuses_are_400(alice, app, image):
+    answer = alice.post(f"/v1/apps/{app}/builds", {"image": image})
+    assert answer.status_code == 400, answer.content
+    assert "image" in answer.json()
+    assert len(versions(alice, app)) == 1
+    # what Docker takes still is
+    for image in ["web:1", "registry.local/web:1.0", "registry.local:5000/team/web-app_x:v1.2-rc",
+                  "web@sha256:" + "a" * 64, "web:1@sha256:" + "b" * 64, "a__b/c--d:_x", "Registry.Example.COM/web:1"]:
+        assert alice.post(f"/v1/apps/{app}/builds", {"image": image}).status_code == 201, image
+
+
+def test_names_with_a_trailing_newline_are_400(alice, app):
+    """`$` in a pattern matches before a final newline: a type "web\\n" would name containers Docker refuses."""
+    for body in ({"values": {"A\n": "x"}}, {"memory": {"web\n": "64M"}},
+                 {"cpu": {"web\n": 2}}, {"tags": {"zone\n": "a"}}, {"tags": {"zone": "a\n"}}):
+        answer = alice.post(f"/v1/apps/{app}/config", body)
+        assert answer.status_code == 400, (body, answer.content)
+    answer = alice.post(f"/v1/apps/{app}/builds", {"image": "web:1", "procfile": {"web\n": "serve"}})
+    assert answer.status_code == 400 and "not a valid process type" in answer.json()["procfile"][0]
+    assert versions(alice, app) == [(1, "alice created initial release")]
+
+
+@pytest.mark.parametrize("url", ["--upload-pack=touch /tmp/pwned", "https://example.com/bp.git#--output=/tmp/x",
+                                 "ssh://git@example.com/bp.git", "https://exa mple.com/bp.git", "ext::sh -c id"])
+def test_a_buildpack_url_that_could_inject_git_options_is_refused(alice, app, url):
+    before = alice.get(f"/v1/apps/{app}/config").json()["values"]
+    answer = alice.post(f"/v1/apps/{app}/config", {"values": {"BUILDPACK_URL": url}})
+    assert answer.status_code == 400, answer.content
+    assert "BUILDPACK_URL" in answer.json()["values"][0]
+    assert alice.get(f"/v1/apps/{app}/config").json()["values"] == before
+
+
+def test_a_good_buildpack_url_is_accepted(alice, app):
+    for url in ("https://github.com/heroku/heroku-buildpack-python.git#v200", "heroku/python", "python"):
+        assert alice.post(f"/v1/apps/{app}/config", {"values": {"BUILDPACK_URL": url}}).status_code == 201

@@ -50,9 +50,27 @@ def test_certificate_lifecycle(alice, bob, admin_client):
 def test_certificate_common_name_from_san_or_given(alice):
     cert, key, _ = self_signed(None, sans=("api.example.com", "x.example.com"))
     assert alice.post("/v1/certs", {"certificate": cert, "key": key}).json()["common_name"] == "api.example.com"
-    cert, key, _ = self_signed("ignored.example.com")
+    cert, key, _ = self_signed("other.example.com", sans=("given.example.com",))
     answer = alice.post("/v1/certs", {"certificate": cert, "key": key, "common_name": "Given.example.com"})
     assert answer.json()["common_name"] == "given.example.com"
+    # A given name must be one the certificate is for (nginx would serve it, clients would refuse it).
+    answer = alice.post("/v1/certs", {"certificate": cert, "key": key, "common_name": "elsewhere.example.com"})
+    assert answer.status_code == 400 and "not for elsewhere.example.com" in str(answer.json())
+    answer = alice.post("/v1/certs", {"certificate": cert, "key": key, "common_name": "no such host"})
+    assert answer.status_code == 400 and "common_name" in answer.json()
+
+
+def test_certificate_shows_workflow_fields(alice, app):
+    alice.post(f"/v1/apps/{app}/domains", {"domain": "www.example.com"})
+    cert, key, expires = self_signed("www.example.com", sans=("www.example.com", "example.com"))
+    body = alice.post("/v1/certs", {"certificate": cert, "key": key}).json()
+    assert body["name"] == body["common_name"] == "www.example.com"
+    assert body["san"] == ["www.example.com", "example.com"]
+    assert body["domains"] == ["www.example.com"]
+    assert len(body["fingerprint"].split(":")) == 32
+    assert body["subject"] == body["issuer"] == "CN=www.example.com"
+    assert body["starts"] < body["expires"] == expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert "key" not in body
 
 
 @pytest.mark.parametrize("case", ["mismatch", "garbage-cert", "garbage-key", "no-pem", "missing-key"])

@@ -104,3 +104,50 @@ def test_build_hook_keeps_the_log_and_records_failed_builds_without_a_release(bu
     assert alice.get(f"/v1/apps/{app}/releases").json()["results"][0]["summary"] == "alice deployed 060da68"
     missing_image = builder.post("/v1/hooks/build", {"receive_user": "alice", "receive_repo": app, "sha": SHA})
     assert missing_image.status_code == 400 and "image" in missing_image.json()
+
+
+# --- every JSON body: bounded nesting, valid Unicode, no NUL (issue 11) --------------------------
+
+def _nested(depth: int) -> str:
+    return '{"a": ' * depth + "1" + "}" * depth
+
+
+BODY_ENDPOINTS = ["/v1/apps", "/v1/apps/web-shop/config", "/v1/apps/web-shop/builds", "/v1/apps/web-shop/scale",
+                  "/v1/apps/web-shop/domains", "/v1/apps/web-shop/perms", "/v1/apps/web-shop/run", "/v1/keys",
+                  "/v1/certs", "/v1/auth/passwd", "/v1/auth/tokens", "/v1/apps/web-shop/releases/rollback"]
+
+
+@pytest.mark.parametrize("path", BODY_ENDPOINTS)
+@pytest.mark.parametrize("body, why", [
+    (_nested(33), "nested more than 32 levels deep"),
+    ("[" * 50000 + "]" * 50000, "nested more than 32 levels deep"),
+    ('{"values": {"A": "\\ud800"}}', "lone surrogates"),
+    ('{"\\udc00": 1}', "lone surrogates"),
+    ('{"id": "x\\ud83d"}', "lone surrogates"),
+    ('{"values": {"A\\u0000": "x"}}', "NUL"),
+    ('{"image": "web:1", "procfile": {"web": "run\\u0000"}}', "NUL"),
+])
+def test_json_bodies_the_platform_cannot_take_are_400(alice, app, path, body, why):
+    answer = alice.generic("POST", path, body)
+    assert answer.status_code == 400, answer.content
+    assert why in answer.json()["detail"], answer.json()
+    assert alice.get(f"/v1/apps/{app}/releases").json()["count"] == 1
+
+
+def test_the_builder_hooks_parse_the_same_way(builder, alice, app):
+    for body in (_nested(40), '{"receive_user": "alice", "receive_repo": "\\ud800"}',
+                 '{"receive_user": "alice", "receive_repo": "web-shop", "image": "web:1", '
+                 '"procfile": {"web": "a\\u0000b"}}'):
+        for path in ("/v1/hooks/config", "/v1/hooks/build", "/v1/hooks/push"):
+            answer = builder.generic("POST", path, body)
+            assert answer.status_code == 400, (path, body[:60], answer.content)
+
+
+def test_nesting_up_to_the_limit_is_parsed(alice, app, settings):
+    answer = alice.generic("POST", f"/v1/apps/{app}/config", '{"values": ' + _nested(31) + "}")
+    assert answer.status_code == 400 and "must be a string" in answer.json()["values"][0]  # parsed, then refused
+    settings.MAX_JSON_DEPTH = 4
+    answer = alice.generic("POST", f"/v1/apps/{app}/config", '{"values": ' + _nested(4) + "}")
+    assert answer.status_code == 400 and "nested more than 4 levels" in answer.json()["detail"]
+    ok = alice.generic("POST", f"/v1/apps/{app}/config", '{"values": {"A": "\\ud83d\\ude00 \\u00e9"}}')
+    assert ok.status_code == 201 and ok.json()["values"] == {"A": "\U0001F600 é"}  # a surrogate pair is fine

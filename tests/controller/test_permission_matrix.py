@@ -67,7 +67,7 @@ ENDPOINTS = [
     ("POST", "/v1/auth/passwd", "PASSWD", ANY_USER),
     ("DELETE", "/v1/auth/cancel", None, {"anonymous": 401, "other": "ok", "collaborator": "ok",
                                         "owner": 409, "admin": "ok"}),
-    ("POST", "/v1/auth/register", {"username": "newcomer", "password": "pw"}, PUBLIC),
+    ("POST", "/v1/auth/register", {"username": "newcomer", "password": "Newc0mer-pass"}, PUBLIC),
     ("POST", "/v1/auth/login/", {"username": "other", "password": "pw-other"}, PUBLIC),
     ("GET", "/healthz", None, PUBLIC),
     ("POST", "/v1/hooks/push", {"sha": "abcdef1", "fingerprint": "x", "receive_user": "owner",
@@ -99,7 +99,7 @@ def body_for(marker, role):
         cert, key, _ = self_signed(f"{role}.example.com")
         return {"certificate": cert, "key": key}
     if marker == "PASSWD":
-        return {"password": f"pw-{role}", "new_password": "changed"}
+        return {"password": f"pw-{role}", "new_password": "Changed-pass-42"}
     return marker
 
 

@@ -153,6 +153,29 @@ def test_a_worker_looks_again_soon_at_a_busy_or_booting_app_and_backs_off_a_fail
     assert [reconciler.sync(app) for _ in range(7)] == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
 
 
+def test_a_recorded_change_goes_before_a_resync_of_every_other_app():
+    """500 apps queued by a resync must not delay the app a user just changed."""
+    queue = follower.WorkQueue()
+    for i in range(500):
+        queue.add(f"resync-{i}")
+    queue.add("resync-7", urgent=True)  # queued already: moved to the front
+    queue.add("changed", urgent=True)
+    assert [queue.get(timeout=0.1), queue.get(timeout=0.1)] == ["resync-7", "changed"]
+    assert queue.get(timeout=0.1) == "resync-0"
+    queue.add("changed", urgent=True)
+    queue.done("changed")
+    queue.add("changed", delay=5)  # a background recheck never delays an urgent entry
+    assert queue.get(timeout=0.1) == "changed"
+    assert len(queue) == 498  # resync-0 and resync-7 were handed out
+    # Urgent while a worker is on it: urgent again once the worker is done.
+    queue.add("resync-1", urgent=True)
+    assert queue.get(timeout=0.1) == "resync-1"
+    queue.add("resync-1", urgent=True)
+    queue.done("resync-1")
+    queue.add("late", urgent=True)
+    assert [queue.get(timeout=0.1), queue.get(timeout=0.1)] == ["resync-1", "late"]
+
+
 def test_the_work_queue_holds_an_app_once_and_never_gives_it_to_two_workers():
     queue = follower.WorkQueue()
     queue.add("a")

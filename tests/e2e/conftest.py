@@ -34,7 +34,7 @@ def runtime(tmp_path_factory):
     for daemon in daemons:
         daemon.start(controller.environment)
     live = LiveController(controller)
-    live.admin = live.register("admin")
+    live.admin = live.register_admin("admin")
     try:
         yield {"live": live, "image": image, "http_port": http_port, "https_port": https_port,
                "namespace": namespace, "data_dir": data_dir, "router": router, "client": client,

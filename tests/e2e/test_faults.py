@@ -115,7 +115,7 @@ def fleet(tmp_path_factory):
         up = platform("up", env)
         assert up.returncode == 0, up.stdout + up.stderr
         live = LiveController(Controller(data_dir=data_dir, port=int(env["DEIS_CONTROLLER_PORT"])))
-        user = live.register("admin")
+        user = live.register_admin("admin")
         for app, structure in apps.items():
             assert user.post("/v1/apps", json={"id": app}).status_code == 201
             procfile = {"web": ("sleep 2; " if app.startswith("slow") else "") + WEB,

@@ -63,3 +63,57 @@ def test_app_names_are_checked_and_remove_forgets(tmp_path):
     store.append("app", ["x"])
     store.remove("app")
     assert store.tail("app", 5) == []
+
+
+# ---- destroy: the log goes, and late lines of the destroyed app's processes never bring it back ----
+
+def test_remove_leaves_a_tombstone_that_drops_lines_of_older_processes(tmp_path):
+    store = LogStore(tmp_path)
+    store.append("app", ["old incarnation"], born=100.0)
+    store.remove("app", when=200.0)
+    assert not store.path("app").exists() and store.destroyed_at("app") == 200.0
+    store.append("app", ["late output of a destroyed container"], born=150.0)
+    store.append("app", ["started at the destruction"], born=200.0)
+    assert not store.path("app").exists()  # not even an empty file
+    assert store.tail("app", 10) == []
+    store.append("app", ["a new app of the same name"], born=250.0)
+    store.append("app", [platform_line("v1 deployed")])  # the controller's own lines
+    lines = store.tail("app", 10)
+    assert lines[0] == "a new app of the same name" and "deis[api]: v1 deployed" in lines[1]
+    assert len(lines) == 2
+
+
+def test_the_collector_keys_lines_by_their_container_creation(tmp_path):
+    from deis.logger.collector import Collector
+
+    class Container:
+        def __init__(self, created):
+            self.attrs = {"Created": created}
+
+    class Containers:
+        known = {"old": Container("2024-01-01T00:00:00.5Z"), "new": Container("2024-01-01T00:10:00.000000001Z")}
+
+        def get(self, container_id):
+            import docker.errors
+
+            if container_id not in self.known:
+                raise docker.errors.NotFound("gone")
+            return self.known[container_id]
+
+    class Client:
+        containers = Containers()
+
+    store = LogStore(tmp_path / "apps")
+    collector = Collector(store, client=Client())
+    stamp = "2024-01-01T00:05:00.000000000Z"
+    collector._keep("old", "app", "web.1", [f"{stamp} before".encode()])
+    assert len(store.tail("app", 10)) == 1
+    from deis.logger.collector import _since
+    store.remove("app", when=_since("2024-01-01T00:05:00"))  # deis destroy
+    collector._keep("old", "app", "web.1", ["2024-01-01T00:05:01.000000000Z late".encode()])
+    collector._keep("gone", "app", "web.1", ["2024-01-01T00:05:02.000000000Z unknown".encode()])
+    collector.on_event({"Action": "die", "Actor": {"ID": "old", "Attributes": {
+        "deis.app": "app", "deis.type": "web", "deis.num": "1", "exitCode": "1"}}})
+    assert not store.path("app").exists()
+    collector._keep("new", "app", "web.1", ["2024-01-01T00:10:01.000000000Z new app".encode()])
+    assert [line.split(": ", 1)[1] for line in store.tail("app", 10)] == ["new app"]

@@ -10,11 +10,12 @@ import ssl
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from deis.router import Certificate, Route, Router, RouterError
-from tests.pki import other_key_pem, self_signed
+from tests.pki import other_key_pem, private_key, self_signed
 from tests.router.conftest import get, get_json, https_get
 
 
@@ -228,7 +229,8 @@ def test_https_can_be_turned_off(make_router, make_upstream):
                             certs=[Certificate("x.example.com", cert, key)])])
     assert result.ok
     assert get_json(r, "x.example.com")["upstream"] == "a"
-    text = r.conf.read_text() + "".join(f.read_text() for f in r.conf.resolve().parent.glob("apps/*.conf"))
+    main = r.conf.read_text()
+    text = main + "".join(Path(p).read_text() for p in re.findall(r'include "([^"]+)";', main))
     assert not re.search(r"listen \S+ ssl", text) and "ssl_certificate " not in text
 
 
@@ -298,25 +300,72 @@ def test_read_timeout_is_a_setting(make_router, make_upstream):
 
 # ------------------------------------------------------------------ bad input
 
-def test_broken_certificate_rejects_only_that_app(router, make_upstream):
+def test_a_broken_certificate_is_left_out_and_its_app_still_served(router, make_upstream):
     cert, _, _ = self_signed("bad.example.com")
+    small, small_key, _ = self_signed("small.example.com", key=private_key("rsa", 512))
     a = make_upstream("a")
     result = router.apply([
         route("good", [a]),
-        # passes the router's own checks (both PEMs parse) but the key is not the certificate's:
         route("bad", [a], hosts=["bad.localhost", "bad.example.com"],
-              certs=[Certificate("bad.example.com", cert, other_key_pem())]),
+              certs=[Certificate("bad.example.com", cert, other_key_pem())]),  # not its key
+        route("small", [a], hosts=["small.localhost", "small.example.com"],
+              certs=[Certificate("small.example.com", small, small_key)]),  # nginx: ee key too small
         route("garbage", [a], certs=[Certificate("garbage.localhost", "not a pem", "nor this")]),
+        route("odd", [a], certs=[Certificate("x; include /etc/passwd", cert, other_key_pem())]),
         Route("semicolon", ["x.com; include /etc/passwd"], [a.address]),
     ])
-    assert not result.ok
-    assert set(result.rejected) == {"bad", "garbage", "semicolon"}
-    assert "mismatch" in result.rejected["bad"] or "SSL_CTX_use_PrivateKey" in result.rejected["bad"]
-    assert "certificate" in result.rejected["garbage"]
-    assert result.dropped == ["bad", "garbage", "semicolon"] and result.kept == []
-    assert result.applied == ["good"] and result.reloaded
-    assert get_json(router, "good.localhost")["upstream"] == "a"
-    assert get(router, "bad.localhost")[0] == 404
+    assert set(result.rejected) == {"semicolon"} and result.dropped == ["semicolon"]
+    assert result.applied == ["bad", "garbage", "good", "odd", "small"] and result.reloaded
+    for app in ("bad", "small", "garbage", "odd"):
+        assert any(w.startswith(f"{app}: certificate") and "not served" in w for w in result.warnings), result
+        assert router.routes()[app].certificates == []
+        assert get_json(router, f"{app}.localhost")["upstream"] == "a"
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        https_get(router, "bad.example.com", cert)
+
+
+def test_a_certificate_nginx_refuses_despite_the_checks_is_left_out(router, make_upstream, monkeypatch):
+    from deis.router import tls
+
+    monkeypatch.setattr(tls, "problem", lambda cert, key: None)  # as if a check had missed it
+    small, small_key, _ = self_signed("small.example.com", key=private_key("rsa", 1024))
+    good, good_key, _ = self_signed("small.example.com")
+    a = make_upstream("a")
+    result = router.apply([route("small", [a], hosts=["small.localhost", "small.example.com"],
+                                 certs=[Certificate("small.example.com", small, small_key),
+                                        Certificate("small.example.com", good, good_key)])])
+    assert result.ok and result.applied == ["small"], result
+    assert any("small: certificate" in w and "too small" in w for w in result.warnings), result.warnings
+    status, _, body, _ = https_get(router, "small.example.com", good)
+    assert status == 200 and json.loads(body)["upstream"] == "a"
+
+
+def test_a_certificate_is_served_only_for_the_hosts_it_is_attached_to(router, make_upstream):
+    """Another tenant's certificate naming my host - even in a route that lists it - never
+    changes my route or what my host serves."""
+    mine, mine_key, _ = self_signed("www.shop.example")
+    theirs, theirs_key, _ = self_signed("*.shop.example", sans=("www.bob.example",))
+    a, b = make_upstream("a"), make_upstream("b")
+    shop = route("shop", [a], hosts=["shop.localhost", "www.shop.example"],
+                 certs=[Certificate("www.shop.example", mine, mine_key, hosts=("www.shop.example",))])
+    assert router.apply([shop]).ok
+    before = router.routes()["shop"]
+    result = router.update({"bobs": route("bobs", [b], hosts=["bobs.localhost", "www.bob.example"],
+                                          certs=[Certificate("*.shop.example", theirs, theirs_key,
+                                                             hosts=("www.shop.example", "www.bob.example"))])})
+    assert result.ok and router.routes()["shop"] == before
+    status, _, body, peer = https_get(router, "www.shop.example", mine)
+    assert status == 200 and json.loads(body)["upstream"] == "a"
+    status, _, body, _ = https_get(router, "www.bob.example", theirs)
+    assert status == 200 and json.loads(body)["upstream"] == "b"
+    # attached to nothing of its route: not served at all
+    result = router.update({"bobs": route("bobs", [b], hosts=["bobs.localhost", "www.bob.example"],
+                                          certs=[Certificate("*.shop.example", theirs, theirs_key,
+                                                             hosts=("www.shop.example",))])})
+    assert result.ok
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        https_get(router, "www.bob.example", theirs)
+    assert https_get(router, "www.shop.example", mine)[0] == 200
 
 
 def test_rejected_app_keeps_its_last_good_config(router, make_upstream):
@@ -325,9 +374,9 @@ def test_rejected_app_keeps_its_last_good_config(router, make_upstream):
     good = route("shop", [a], hosts=["shop.localhost", "shop.example.com"],
                  certs=[Certificate("shop.example.com", cert, key)])
     assert router.apply([good, route("other", [a])]).ok
-    new_cert, _, _ = self_signed("shop.example.com")
-    broken = route("shop", [b], hosts=["shop.localhost", "shop.example.com"],
-                   certs=[Certificate("shop.example.com", new_cert, other_key_pem())])
+    new_cert, new_key, _ = self_signed("shop.example.com")
+    broken = Route("shop", ["shop.localhost", "shop.example.com"], [("no-such-upstream.invalid", 80)],
+                   [Certificate("shop.example.com", new_cert, new_key)])  # nginx: host not found
     result = router.apply([broken, route("other", [b])])
     assert list(result.rejected) == ["shop"] and result.kept == ["shop"] and result.applied == ["other"]
     # shop still goes to its old upstream with its old certificate; other moved on
@@ -346,12 +395,10 @@ def test_rejected_app_keeps_its_last_good_config(router, make_upstream):
 
 
 def test_bisection_finds_the_culprit_when_nginx_names_no_app_file(router, make_upstream, monkeypatch):
-    cert, _, _ = self_signed("bad.example.com")
     a = make_upstream("a")
     monkeypatch.setattr(Router, "_culprits_from_message", lambda self, err, gen_dir, routes: [])
     routes = [route(f"app{i}", [a]) for i in range(7)]
-    routes.insert(4, route("bad", [a], hosts=["bad.example.com"],
-                           certs=[Certificate("bad.example.com", cert, other_key_pem())]))
+    routes.insert(4, Route("bad", ["bad.example.com"], [("no-such-upstream.invalid", 80)]))  # nginx: host not found
     result = router.apply(routes)
     assert list(result.rejected) == ["bad"]
     assert result.applied == sorted(f"app{i}" for i in range(7))
@@ -367,6 +414,31 @@ def test_host_claimed_twice_goes_to_one_app(router, make_upstream):
     assert result.ok and any("shared.example" in w for w in result.warnings)
     assert get_json(router, "shared.example")["upstream"] == "a"
     assert get_json(router, "two.localhost")["upstream"] == "b"
+
+
+def _longest_host(n: int = 0) -> str:
+    """A valid host name of 253 characters, the most there may be (four labels of up to 63, and com)."""
+    host = ".".join([f"h{n:05d}" + "x" * 57, "b" * 63, "c" * 63, "d" * 57, "com"])
+    assert len(host) == 253
+    return host
+
+
+def test_the_longest_valid_host_names_and_thousands_of_them_are_served(router, make_upstream):
+    """The API accepts any host name of up to 253 characters (issue 11): nginx's server_names hash
+    must take them, and thousands of them, or one app's domain breaks every app's routes."""
+    a, b, c = make_upstream("a"), make_upstream("b"), make_upstream("c")
+    wildcard = "*." + _longest_host(1)[2:]
+    many = [_longest_host(n) for n in range(10, 3010)] + [f"site{n}.example.com" for n in range(2000)]
+    result = router.apply([route("long", [a], hosts=["long.localhost", _longest_host(0), wildcard]),
+                           route("many", [b], hosts=["many.localhost", *many]),
+                           route("short", [c])])
+    assert result.ok and result.applied == ["long", "many", "short"], (result.rejected, result.warnings)
+    assert get_json(router, _longest_host(0))["upstream"] == "a"
+    assert get_json(router, "q." + wildcard[2:])["upstream"] == "a"  # by the wildcard, 253 characters too
+    for host in (many[0], many[1234], many[2999], many[-1], "site77.example.com"):
+        assert get_json(router, host)["upstream"] == "b"
+    assert get_json(router, "short.localhost")["upstream"] == "c"
+    assert get(router, _longest_host(5))[0] == 404
 
 
 # ------------------------------------------------------------------ zero downtime

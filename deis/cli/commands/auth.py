@@ -38,11 +38,14 @@ def log_in(c: Client, username: str, password: str) -> None:
 @click.option("--username", help="The new account's username (prompted when missing).")
 @click.option("--password", help="The new account's password (prompted when missing).")
 @click.option("--email", help="The new account's email address (prompted when missing).")
+@click.option("--admin-token", help="The one-time admin token `deis-platform up` printed: the new user "
+                                    "becomes the platform's administrator.")
 @ssl_option
-def auth_register(controller, username, password, email, ssl_verify):
+def auth_register(controller, username, password, email, admin_token, ssl_verify):
     """Register a new user with the controller at URL, then log in as them.
 
-    The first user to register becomes the platform's administrator.
+    Registering never makes an administrator, except with the one-time --admin-token that
+    `deis-platform up` prints while the platform has none.
     """
     c = reach(controller, ssl_verify)
     username = username or click.prompt("username")
@@ -52,8 +55,10 @@ def auth_register(controller, username, password, email, ssl_verify):
     headers = {}
     if settings.get("token") and settings.get("controller") == c.controller:
         headers["Authorization"] = f"token {settings['token']}"  # admins may register users when others may not
-    c.request("POST", "/v1/auth/register", data={"username": username, "password": password, "email": email},
-              headers=headers)
+    body = {"username": username, "password": password, "email": email}
+    if admin_token:
+        body["admin_token"] = admin_token
+    c.request("POST", "/v1/auth/register", data=body, headers=headers)
     echo(f"Registered {username}")
     log_in(c, username, password)
 
@@ -104,7 +109,10 @@ def auth_passwd(password, new_password, username):
         body = {"password": password or click.prompt("current password", hide_input=True)}
     body["new_password"] = new_password or click.prompt(
         "new password", hide_input=True, confirmation_prompt="new password (confirm)")
-    c.post("/v1/auth/passwd", body)
+    token = c.post("/v1/auth/passwd", body).json().get("token")
+    if token:  # the change ended every session of ours: carry on with the new token
+        settings["token"] = token
+        settings.save()
     echo("Password change succeeded.")
 
 

@@ -51,7 +51,8 @@ def certs_info(common_name):
     """Show the certificate for a common name."""
     cert = client().get(f"/v1/certs/{common_name}").json()
     heading(f"{cert['common_name']} Certificate")
-    fields(cert, ["common_name", "expires", "owner", "created", "updated"])
+    shown = {**cert, "domains": ", ".join(cert.get("domains") or []) or "(none: not served)"}
+    fields(shown, ["common_name", "expires", "owner", "created", "updated", "domains"])
 
 
 @click.command("certs:remove")
@@ -63,4 +64,24 @@ def certs_remove(common_name):
     echo(f"Removing {common_name}... done")
 
 
-commands = [certs_list, certs_add, certs_info, certs_remove]
+@click.command("certs:attach")
+@click.argument("name")
+@click.argument("domain")
+def certs_attach(name, domain):
+    """Serve the certificate NAME for DOMAIN (a domain of your app that it covers)."""
+    with working(f"Attaching certificate {name} to domain {domain}..."):
+        client().post(f"/v1/certs/{name}/domain/", {"domain": domain})
+    echo(f"Attaching certificate {name} to domain {domain}... done")
+
+
+@click.command("certs:detach")
+@click.argument("name")
+@click.argument("domain")
+def certs_detach(name, domain):
+    """Stop serving the certificate NAME for DOMAIN."""
+    with working(f"Detaching certificate {name} from domain {domain}..."):
+        client().delete(f"/v1/certs/{name}/domain/{domain}")
+    echo(f"Detaching certificate {name} from domain {domain}... done")
+
+
+commands = [certs_list, certs_add, certs_info, certs_remove, certs_attach, certs_detach]

@@ -47,45 +47,62 @@ DB_POLL = 0.5
 
 
 class WorkQueue:
-    """App names due at a time; each app once, never handed to two workers at once."""
+    """App names due at a time; each app once, never handed to two workers at once.
+
+    Two classes: `urgent` (a change the API recorded: a user waits for it) goes before every
+    other due app (resyncs, engine events, rechecks), so a tenant's deploy never queues behind a
+    resync of every other tenant's apps."""
 
     def __init__(self):
         self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, str]] = []
-        self._due: dict[str, float] = {}
+        self._heaps: tuple[list, list] = ([], [])  # [urgent, background] of (due, order, app)
+        self._due: dict[str, tuple[float, int]] = {}  # app -> (due, rank): its live entry
         self._active: set[str] = set()
-        self._again: dict[str, float] = {}  # queued while active: looked at after the worker is done
+        self._again: dict[str, tuple[float, int]] = {}  # queued while active: after the worker is done
         self._order = itertools.count()
         self.closed = False
 
-    def add(self, app: str, delay: float = 0.0) -> None:
-        due = time.monotonic() + delay
+    def add(self, app: str, delay: float = 0.0, urgent: bool = False) -> None:
+        due, rank = time.monotonic() + delay, 0 if urgent else 1
         with self._cond:
             if app in self._active:
-                self._again[app] = min(due, self._again.get(app, due))
+                before = self._again.get(app, (due, rank))
+                self._again[app] = (min(due, before[0]), min(rank, before[1]))
                 return
-            if app in self._due and self._due[app] <= due:
-                return
-            self._due[app] = due
-            heapq.heappush(self._heap, (due, next(self._order), app))
+            existing = self._due.get(app)
+            if existing is not None:
+                if existing[0] <= due and existing[1] <= rank:
+                    return
+                due, rank = min(due, existing[0]), min(rank, existing[1])
+            self._due[app] = (due, rank)
+            heapq.heappush(self._heaps[rank], (due, next(self._order), app))
             self._cond.notify()
 
+    def _head(self, rank: int) -> tuple[float, int, str] | None:
+        heap = self._heaps[rank]
+        while heap and self._due.get(heap[0][2]) != (heap[0][0], rank):
+            heapq.heappop(heap)  # superseded by an earlier due time or an urgent entry
+        return heap[0] if heap else None
+
     def get(self, timeout: float = 1.0) -> str | None:
-        """The next app that is due, marked active; None after `timeout` s or when closed."""
+        """The next app that is due (urgent ones first), marked active; None after `timeout` s or
+        when closed."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while not self.closed:
                 now = time.monotonic()
-                while self._heap and self._due.get(self._heap[0][2]) != self._heap[0][0]:
-                    heapq.heappop(self._heap)  # superseded by an earlier due time
-                if self._heap and self._heap[0][0] <= now:
-                    _, _, app = heapq.heappop(self._heap)
-                    del self._due[app]
-                    self._active.add(app)
-                    return app
+                heads = [self._head(0), self._head(1)]
+                for rank, head in enumerate(heads):
+                    if head is not None and head[0] <= now:
+                        heapq.heappop(self._heaps[rank])
+                        app = head[2]
+                        del self._due[app]
+                        self._active.add(app)
+                        return app
                 wait = deadline - now
-                if self._heap:
-                    wait = min(wait, self._heap[0][0] - now)
+                for head in heads:
+                    if head is not None:
+                        wait = min(wait, head[0] - now)
                 if wait <= 0 and now >= deadline:
                     return None
                 self._cond.wait(max(0.001, wait))
@@ -96,7 +113,7 @@ class WorkQueue:
             self._active.discard(app)
             again = self._again.pop(app, None)
         if again is not None:
-            self.add(app, max(0.0, again - time.monotonic()))
+            self.add(app, max(0.0, again[0] - time.monotonic()), urgent=again[1] == 0)
 
     def close(self) -> None:
         with self._cond:
@@ -131,7 +148,7 @@ class Reconciler:
         while not self.stop.is_set():
             try:
                 for app in rollouts.due_apps():
-                    self.queue.add(app)
+                    self.queue.add(app, urgent=True)
                 if self.jobs is not None:
                     self.jobs.poll()
             except Exception:  # noqa: BLE001 - a database hiccup: the next poll tries again
@@ -167,7 +184,7 @@ class Reconciler:
                     finally:
                         db.connection.close()
             elif name:
-                self.queue.add(name)
+                self.queue.add(name, urgent=True)
 
     # -- producers --------------------------------------------------------------------------------
 
@@ -186,8 +203,12 @@ class Reconciler:
             return
         finally:
             db.connection.close()
-        for app in apps:
-            self.queue.add(app)
+        # Spread over up to half the interval (10 ms an app): a host of 500 apps is not listed all
+        # at once every interval, which would slow whatever rollout runs meanwhile.
+        apps = list(apps)
+        spread = min(self.interval / 2, 0.01 * len(apps))
+        for i, app in enumerate(apps):
+            self.queue.add(app, delay=spread * i / max(1, len(apps)))
 
     def follow_events(self) -> None:
         """Queue each app the engine reports on; reconnect (and resync) when the stream ends."""

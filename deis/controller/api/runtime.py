@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from django import db
 
@@ -26,7 +27,7 @@ from deis.scheduler import (Convergence, DeployError, Endpoint, LockBusy, Releas
                             new_report)
 
 from . import rollouts
-from .models import App, Certificate, Release, Rollout
+from .models import App, CertificateDomain, Release, Rollout
 from .releases import default_structure, release_spec, write_transaction
 
 RECONCILE_WORKERS = 4  # apps converged at once by a reconcile pass (DEIS_DEPLOY_WORKERS in the deployer)
@@ -66,8 +67,28 @@ def log_run(app_id: str, user, command: str, code: int, output: str) -> None:
     _log(app_id, [*lines, platform_line(f"{user.username} ran `{command}`: exit code {code}")])
 
 
-def route_certificates() -> list[RouteCertificate]:
-    return [RouteCertificate(c.common_name, c.certificate, c.key) for c in Certificate.objects.all()]
+def route_certificates(app: App | None = None) -> list[RouteCertificate]:
+    """Each certificate fit to serve (tls.problem: what nginx and clients accept), with `hosts` the
+    domains it is attached to whose app its owner owns or shares (admins: any). Nothing else reaches
+    the router: a certificate naming another tenant's host is never in that tenant's route."""
+    attachments = CertificateDomain.objects.select_related("certificate__owner", "domain__app")
+    if app is not None:
+        attachments = attachments.filter(domain__app=app)
+    shared: dict[int, set] = {}
+    hosts: dict = {}
+    for a in attachments.order_by("domain__domain"):
+        cert, target = a.certificate, a.domain.app
+        owner = cert.owner
+        if not owner.is_superuser and target.owner_id != owner.pk:
+            if owner.pk not in shared:
+                shared[owner.pk] = set(App.collaborators.through.objects.filter(user=owner.pk)
+                                       .values_list("app_id", flat=True))
+            if target.pk not in shared[owner.pk]:
+                continue
+        hosts.setdefault(cert.pk, (cert, []))[1].append(a.domain.domain)
+    served = [RouteCertificate(cert.common_name, cert.certificate, cert.key, hosts=tuple(names))
+              for cert, names in hosts.values()]
+    return [c for c in served if c.problem() is None]
 
 
 def route_for(app: App, endpoints: list[Endpoint], certificates: list[RouteCertificate] | None = None,
@@ -75,11 +96,15 @@ def route_for(app: App, endpoints: list[Endpoint], certificates: list[RouteCerti
     """The app's route: its host names, the certificates covering them, `endpoints` as upstreams
     (and `backups`, used by the router only when no upstream answers)."""
     if certificates is None:
-        certificates = route_certificates()
+        certificates = route_certificates(app)
     hosts = [app.url, *(d.domain for d in app.domains.all())]
+    served = []
+    for c in certificates:  # only the hosts of this app each is attached to
+        mine = tuple(h for h in (c.hosts or ()) if h in hosts)
+        if mine:
+            served.append(replace(c, hosts=mine))
     return Route(app=app.id, hosts=hosts, upstreams=[(e.address, e.port) for e in endpoints],
-                 backups=[(e.address, e.port) for e in backups],
-                 certificates=[c for c in certificates if any(c.covers(h) for h in hosts)])
+                 backups=[(e.address, e.port) for e in backups], certificates=served)
 
 
 def refresh_routes() -> None:
@@ -144,23 +169,26 @@ def mark_failed(app_id: str, release: Release, exc: DeployError) -> DeployError:
 
 
 def destroy(app: App) -> None:
-    """Forget the app (its releases, routes, repository and log) at once; the deployer removes its
-    processes and the images built for it alone."""
+    """Forget the app (its releases, routes, repository, build cache and log) at once; the deployer
+    removes its processes and the images built for it alone."""
     from deis.builder import image_repository
+    from deis.builder.repos import remove_app
 
     own = image_repository(app.id) + ":"
     images = sorted({image for image in app.builds.values_list("image", flat=True) if image.startswith(own)})
     app_id = app.id
     with write_transaction():
         app.delete()
-    # The app's git repository: a new app of the same name starts with an empty one.
-    shutil.rmtree(repo_path(settings.DATA_DIR, app_id), ignore_errors=True)
-    queue(app_id, destroyed=True, images=images)
-    refresh_routes()
+    # The log first, leaving its tombstone: what the app's processes print while the deployer stops
+    # them is dropped by the logger, so a new app of the same name starts with an empty log.
     try:
         log_store().remove(app_id)
-    except OSError:
-        pass
+    except OSError as exc:
+        log.warning("could not remove the log of %s: %s", app_id, exc)
+    # The builder's repository and build cache: a new app of the same name starts from nothing.
+    remove_app(settings.DATA_DIR, app_id)
+    queue(app_id, destroyed=True, images=images)
+    refresh_routes()
 
 
 def release_phase(scheduler, spec: ReleaseSpec) -> None:

@@ -133,12 +133,20 @@ class DomainSerializer(serializers.ModelSerializer):
 
 
 class CertificateSerializer(serializers.ModelSerializer):
+    """v1's fields, then Workflow v2's: name (= common_name, the v1 identifier), san, domains
+    (those it is attached to), fingerprint, starts, issuer, subject. Never the key."""
     owner = OwnerField()
+    name = serializers.CharField(source="common_name", read_only=True)
+    domains = serializers.SerializerMethodField()
 
     class Meta:
         model = Certificate
-        fields = ["uuid", "owner", "common_name", "expires", "certificate", "created", "updated"]
+        fields = ["uuid", "owner", "common_name", "expires", "certificate", "created", "updated",
+                  "name", "san", "domains", "fingerprint", "starts", "issuer", "subject"]
         read_only_fields = fields
+
+    def get_domains(self, obj) -> list[str]:
+        return sorted(a.domain.domain for a in obj.attachments.all())
 
 
 # --- input ----------------------------------------------------------------------------------
@@ -149,6 +157,8 @@ class RegisterInput(StrictSerializer):
     email = serializers.EmailField(required=False, allow_blank=True)
     first_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
     last_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    # The one-time token `deis-platform up` prints while there is no admin: its holder becomes one.
+    admin_token = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
 
 class LoginInput(StrictSerializer):
@@ -207,7 +217,10 @@ class ConfigInput(StrictSerializer):
     def validate(self, attrs):
         if not attrs:
             raise serializers.ValidationError({"detail": "Nothing to change: give values, memory, cpu or tags."})
-        return {field: self.checks[field](validators.json_map(value, field)) for field, value in attrs.items()}
+        changes = {field: self.checks[field](validators.json_map(value, field)) for field, value in attrs.items()}
+        if "config" in self.context:  # the app's current config: the merged one must stay within the limits
+            validators.config_totals(self.context["config"], changes)
+        return changes
 
 
 class ProcfileField(serializers.JSONField):
@@ -221,7 +234,8 @@ class ProcfileField(serializers.JSONField):
 
 
 class BuildInput(StrictSerializer):
-    image = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$", max_length=512)
+    image = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$", max_length=512,
+                                   validators=[validators.image_reference])
     procfile = ProcfileField(required=False)
     sha = serializers.RegexField(r"^[0-9a-f]{0,40}$", required=False, allow_blank=True)
     dockerfile = serializers.CharField(required=False, allow_blank=True, max_length=65536)
@@ -253,12 +267,15 @@ class CertificateInput(StrictSerializer):
     common_name = serializers.CharField(required=False, max_length=253)
 
     def validate(self, attrs):
-        cert, common_name = validators.certificate_pair(attrs["certificate"], attrs["key"])
-        attrs["common_name"] = (attrs.get("common_name") or common_name).lower()
-        if not attrs["common_name"]:
-            raise serializers.ValidationError({"common_name": ["The certificate names no host; give common_name."]})
-        attrs["expires"] = validators.certificate_expiry(cert)
+        info, attrs["common_name"] = validators.certificate_pair(attrs["certificate"], attrs["key"],
+                                                                 attrs.get("common_name"))
+        attrs.update(expires=info.expires, starts=info.starts, issuer=info.issuer, subject=info.subject,
+                     fingerprint=info.fingerprint, san=list(info.san))
         return attrs
+
+
+class CertificateDomainInput(StrictSerializer):
+    domain = serializers.CharField(max_length=300)
 
 
 class PushHookInput(StrictSerializer):
@@ -287,7 +304,7 @@ class BuildHookInput(StrictSerializer):
     receive_repo = serializers.CharField(max_length=128)
     # `failed: true` records a build that failed (its log, no image) and makes no release.
     image = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$", max_length=512, required=False,
-                                   allow_blank=True, default="")
+                                   allow_blank=True, default="", validators=[validators.image_reference])
     log = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
                                 max_length=BUILD_LOG_CHARS, default="")
     failed = serializers.BooleanField(required=False, default=False)

@@ -47,6 +47,8 @@ urlpatterns = [
     # keys, certs
     re_path(r"^keys/(?P<key_id>[^/]+)/?$", views.KeyDetailView.as_view()),
     re_path(r"^keys/?$", views.KeysView.as_view()),
+    re_path(r"^certs/(?P<common_name>[*\w.-]+)/domain/(?P<domain>[*\w.-]+)/?$", views.CertDomainDetailView.as_view()),
+    re_path(r"^certs/(?P<common_name>[*\w.-]+)/domain/?$", views.CertDomainsView.as_view()),
     re_path(r"^certs/(?P<common_name>[*\w.-]+)/?$", views.CertDetailView.as_view()),
     re_path(r"^certs/?$", views.CertsView.as_view()),
     # builder hooks

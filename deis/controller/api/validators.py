@@ -4,48 +4,48 @@ import base64
 import hashlib
 import json
 import re
-from datetime import timezone
 
-from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from rest_framework.exceptions import ValidationError
 
+from deis.router import tls
+from deis import rules
+from deis.builder import gitsafe
 from deis.scheduler import health
 
-APP_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
-PROCESS_TYPE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
-CONFIG_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MEMORY = re.compile(r"^[0-9]+(MB|KB|GB|[BKMG])$", re.IGNORECASE)
-TAG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
-TAG_VALUE = re.compile(r"^[A-Za-z0-9_.-]+$")
-HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# The shared rules (names, memory format) live in deis/rules.py; these names stay for importers.
+APP_NAME = rules.APP_NAME
+PROCESS_TYPE = rules.PROCESS_TYPE
+CONFIG_KEY = rules.CONFIG_KEY
+MEMORY = rules.MEMORY
+TAG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*\Z")
+TAG_VALUE = re.compile(r"^[A-Za-z0-9_.-]+\Z")
+HOST_LABEL = rules.HOST_LABEL
 KEY_ID = re.compile(r"^[A-Za-z0-9_.@+-]+$")
 USERNAME = re.compile(r"^[\w.@+-]+$")
-MAX_CONFIG_VALUE = 64 * 1024
+MAX_CONFIG_VALUE = rules.CONFIG_VALUE_MAX_BYTES
 
 
 def app_name(value) -> str:
     """Used as a field validator: raises plain messages, which DRF files under the field."""
-    if not isinstance(value, str) or not value:
-        raise ValidationError("App name must be a non-empty string.")
-    if len(value) > 63:
-        raise ValidationError("App name must be at most 63 characters.")
-    if not APP_NAME.match(value) or value.endswith("-") or "--" in value:
-        raise ValidationError(
-            f"'{value}' is not a valid app name: use lower-case letters, digits and single dashes, "
-            "starting with a letter.")
+    problem = rules.app_name_problem(value)
+    if problem:
+        raise ValidationError(problem)
     if value in settings.RESERVED_NAMES:
         raise ValidationError(f"'{value}' is reserved by the platform; choose another name.")
+    # The app is served at <app>.<platform domain>, which must be a host name the router can serve.
+    if len(value) + 1 + len(settings.PLATFORM_DOMAIN) > rules.HOST_NAME_MAX:
+        raise ValidationError(f"App name must be at most {rules.HOST_NAME_MAX - 1 - len(settings.PLATFORM_DOMAIN)} "
+                              f"characters here: {value}.{settings.PLATFORM_DOMAIN} is longer than a host name may be.")
     return value
 
 
 def process_type(value, field: str | None = "type") -> str:
     """`field` names where the error is filed; None for a plain message (inside a field validator)."""
-    if not isinstance(value, str) or len(value) > 63 or not PROCESS_TYPE.match(value):
-        message = (f"'{value}' is not a valid process type: use lower-case letters and digits, "
-                   "with dashes or underscores inside.")
+    message = rules.process_type_problem(value)
+    if message:
         raise ValidationError({field: [message]} if field else message)
     return value
 
@@ -55,20 +55,27 @@ def json_map(value, field: str) -> dict:
     if isinstance(value, str):
         try:
             value = json.loads(value)
+        except RecursionError:
+            raise ValidationError({field: [f"The JSON is nested more than {settings.MAX_JSON_DEPTH} levels deep."]})
         except ValueError:
             raise ValidationError({field: ["Must be a JSON object."]})
+        problem = rules.json_problem(value, settings.MAX_JSON_DEPTH)
+        if problem:
+            raise ValidationError({field: [problem]})
     if not isinstance(value, dict):
         raise ValidationError({field: ["Must be a JSON object."]})
+    if len(value) > settings.MAX_CONFIG_VALUES:
+        raise ValidationError({field: [f"At most {settings.MAX_CONFIG_VALUES} entries at once."]})
     return value
 
 
 def config_values(values: dict) -> dict:
     clean = {}
     for key, value in values.items():
-        if not CONFIG_KEY.match(key) or len(key) > 256:
+        if not CONFIG_KEY.match(key) or len(key) > rules.CONFIG_KEY_MAX:
             raise ValidationError({"values": [
-                f"'{key}' is not a valid config key: use letters, digits and underscores, "
-                "not starting with a digit."]})
+                f"'{key[:rules.CONFIG_KEY_MAX]}' is not a valid config key: use letters, digits and underscores, "
+                f"not starting with a digit, at most {rules.CONFIG_KEY_MAX} characters."]})
         if value is None:
             clean[key] = None
             continue
@@ -80,11 +87,16 @@ def config_values(values: dict) -> dict:
             raise ValidationError({"values": [f"The value of {key} must be a string."]})
         if "\x00" in value:
             raise ValidationError({"values": [f"The value of {key} may not contain NUL characters."]})
-        if len(value) > MAX_CONFIG_VALUE:
+        problem = rules.text_problem(value)
+        if problem:
+            raise ValidationError({"values": [f"The value of {key}: {problem}"]})
+        if len(value.encode()) > MAX_CONFIG_VALUE:
             raise ValidationError({"values": [f"The value of {key} is longer than {MAX_CONFIG_VALUE} bytes."]})
         problem = health.config_problem(key, value)
+        if key == "BUILDPACK_URL" and value:
+            problem = problem or gitsafe.buildpack_url_error(value)
         if problem:
-            raise ValidationError({"values": [problem]})
+            raise ValidationError({"values": [f"BUILDPACK_URL: {problem}" if key == "BUILDPACK_URL" else problem]})
         clean[key] = value
     return clean
 
@@ -94,11 +106,10 @@ def memory_limits(values: dict) -> dict:
     for ptype, value in values.items():
         process_type(ptype, "memory")
         if value is not None:
-            if not isinstance(value, str) or not MEMORY.match(value):
-                raise ValidationError({"memory": [
-                    f"Memory limit '{value}' for {ptype} is not valid: use a number with a unit, "
-                    "like 512M or 1G (B, K, M, G, KB, MB, GB)."]})
-            value = value.upper()
+            problem = rules.memory_problem(value, settings.MAX_MEMORY)
+            if problem:
+                raise ValidationError({"memory": [f"{ptype}: {problem}"]})
+            value = value.strip().upper()
         clean[ptype] = value
     return clean
 
@@ -108,13 +119,42 @@ def cpu_shares(values: dict) -> dict:
     for ptype, value in values.items():
         process_type(ptype, "cpu")
         if value is not None:
-            if isinstance(value, str) and value.isdigit():
-                value = int(value)
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1024:
-                raise ValidationError({"cpu": [
-                    f"CPU shares '{value}' for {ptype} are not valid: use a whole number from 0 to 1024."]})
+            problem = rules.cpu_problem(value)
+            if problem:
+                raise ValidationError({"cpu": [f"{ptype}: {problem}"]})
+            value = rules.cpu_shares(value)
         clean[ptype] = value
     return clean
+
+
+def config_totals(current, changes: dict) -> None:
+    """The config `changes` would make, merged into `current` (a Config or None), must stay within
+    MAX_CONFIG_VALUES entries a map and MAX_CONFIG_BYTES of environment (each `KEY=value` and its
+    NUL, as execve counts them): Linux refuses to start a process with too large an environment."""
+    for field, changed in changes.items():
+        merged = dict(getattr(current, field, None) or {})
+        for key, value in changed.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        if len(merged) > settings.MAX_CONFIG_VALUES:
+            raise ValidationError({field: [f"An app may have at most {settings.MAX_CONFIG_VALUES} entries in "
+                                           f"{field}; this change would make {len(merged)}."]})
+        if field == "values":
+            size = sum(len(key.encode()) + len(str(value).encode()) + 2 for key, value in merged.items())
+            if size > settings.MAX_CONFIG_BYTES:
+                raise ValidationError({field: [f"The config would take {size} bytes of environment; the limit is "
+                                               f"{settings.MAX_CONFIG_BYTES} bytes (keys, values and one '=' "
+                                               "and one NUL each)."]})
+
+
+def image_reference(value) -> str:
+    """Used as a field validator: an image reference Docker can pull or run."""
+    problem = rules.image_reference_problem(value)
+    if problem:
+        raise ValidationError(problem)
+    return value
 
 
 def tags(values: dict) -> dict:
@@ -136,17 +176,13 @@ def domain_name(value) -> str:
     """Used as a field validator: raises plain messages."""
     if not isinstance(value, str) or not value:
         raise ValidationError("A domain is required.")
-    value = value.strip().lower().rstrip(".")
-    if len(value) > 253:
-        raise ValidationError("A domain name is at most 253 characters.")
-    labels = value.split(".")
-    first = labels[0]
-    if first == "*":
-        labels = labels[1:]
-    if len(labels) < 2 or not all(HOST_LABEL.match(label) for label in labels):
-        raise ValidationError(f"'{value}' is not a valid host name.")
-    if labels[-1].isdigit():
-        raise ValidationError(f"'{value}' is an IP address, not a host name.")
+    # Host names are case-insensitive and may be written fully qualified: stored lower-case,
+    # without the one trailing dot; everything else must already be a host name the router serves.
+    value = value.strip().lower()
+    value = value[:-1] if value.endswith(".") else value
+    problem = rules.host_name_problem(value, wildcard=True)
+    if problem:
+        raise ValidationError(problem)
     platform = settings.PLATFORM_DOMAIN.lower()
     if value == platform or value.endswith("." + platform):
         raise ValidationError(
@@ -174,35 +210,23 @@ def ssh_public_key(value) -> tuple[str, str]:
     return line, fingerprint
 
 
-def certificate_pair(certificate, key) -> tuple[x509.Certificate, str]:
-    """Parse a PEM certificate and key, check they belong together, and return the certificate
-    and its common name (subject CN, else its first DNS name)."""
-    if not isinstance(certificate, str) or "BEGIN CERTIFICATE" not in certificate:
-        raise ValidationError({"certificate": ["Give the certificate in PEM form (-----BEGIN CERTIFICATE-----)."]})
-    if not isinstance(key, str) or "PRIVATE KEY" not in key:
-        raise ValidationError({"key": ["Give the private key in PEM form (-----BEGIN ... PRIVATE KEY-----)."]})
+def certificate_pair(certificate, key, common_name=None) -> tuple[tls.CertificateInfo, str]:
+    """Check a PEM certificate (then optionally its chain) and its key as the router will (see
+    deis/router/tls.py: the key is the certificate's, RSA of 2048 bits or more or EC on P-256,
+    P-384 or P-521, no MD5/SHA-1 signature, host names only, not expired) and return its facts and
+    its name: `common_name` when given (it must be a host name the certificate covers), else the
+    subject's common name, else its first DNS name."""
     try:
-        cert = x509.load_pem_x509_certificate(certificate.encode())
-    except ValueError as exc:
-        raise ValidationError({"certificate": [f"The certificate could not be read: {exc}"]})
-    try:
-        private = serialization.load_pem_private_key(key.encode(), password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise ValidationError({"key": [f"The key could not be read (it must not be encrypted): {exc}"]})
-    raw = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    if cert.public_key().public_bytes(*raw) != private.public_key().public_bytes(*raw):
-        raise ValidationError({"key": ["The key does not match the certificate."]})
-    names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-    common_name = str(names[0].value) if names else ""
-    if not common_name:
-        try:
-            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-            dns = san.value.get_values_for_type(x509.DNSName)
-            common_name = dns[0] if dns else ""
-        except x509.ExtensionNotFound:
-            pass
-    return cert, common_name.lower()
-
-
-def certificate_expiry(cert: x509.Certificate):
-    return cert.not_valid_after_utc.astimezone(timezone.utc)
+        info = tls.check_pair(certificate, key)
+    except tls.CertificateProblem as exc:
+        raise ValidationError({exc.field: [str(exc)]})
+    if common_name:
+        name = common_name.strip().lower().rstrip(".") if isinstance(common_name, str) else ""
+        if not tls.host_name_ok(name):
+            raise ValidationError({"common_name": [f"{common_name!r} is not a host name (like www.example.com) "
+                                                   "or a wildcard name (like *.example.com)."]})
+        if not (info.covers(name) or name in info.names):
+            raise ValidationError({"common_name": [f"The certificate is not for {name} (it is for "
+                                                   f"{', '.join(info.names)})."]})
+        return info, name
+    return info, info.names[0]

@@ -3,9 +3,11 @@ release-making to `releases` and running to the scheduler."""
 
 from coolname import generate_slug
 from django.conf import settings
-from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth import authenticate, get_user_model, password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import timezone
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
@@ -15,14 +17,18 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+import os
 import time
+from pathlib import Path
 
-from deis import API_VERSION
+from deis import API_VERSION, images
+from deis.router import tls
+from deis import rules
 from deis.scheduler import get_scheduler
 
-from . import jobs, releases, rollouts, runtime, serializers, validators
+from . import accounts, jobs, releases, rollouts, runtime, serializers, validators
 from .exceptions import Conflict, TooMany
-from .models import App, Build, Certificate, Domain, Job, Key, Push, Rollout, lock_app
+from .models import App, Build, Certificate, CertificateDomain, Domain, Job, Key, Push, Rollout, lock_app
 from .permissions import BuilderKeyAuthentication, IsAdmin, IsBuilder, deny
 
 User = get_user_model()
@@ -59,6 +65,50 @@ def new_token(user) -> str:
     return Token.objects.create(user=user).key
 
 
+def login_token(user) -> str:
+    """The user's token (shared by their sessions, as in v1), a new one when it has expired."""
+    with transaction.atomic():
+        token, made = Token.objects.get_or_create(user=user)
+        if not made and accounts.token_expired(token.created, settings.TOKEN_TTL, timezone.now()):
+            return new_token(user)
+        return token.key
+
+
+def checked_password(field: str, password: str, user) -> None:
+    """400 with the password validators' messages (AUTH_PASSWORD_VALIDATORS) under `field`."""
+    try:
+        password_validation.validate_password(password, user=user)
+    except DjangoValidationError as exc:
+        raise ValidationError({field: list(exc.messages)})
+
+
+def login_throttle() -> accounts.LoginThrottle:
+    """Failed-login counters shared by every worker process: files in DATA_DIR/cache (0700)."""
+    from django.core.cache import caches
+
+    folder = Path(settings.CACHES["accounts"]["LOCATION"])
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    return accounts.LoginThrottle(caches["accounts"], settings.LOGIN_FAILURES, settings.LOGIN_WINDOW,
+                                  folder / "login.lock")
+
+
+def login_keys(request, username: str) -> list[str]:
+    # The socket's address: X-Forwarded-For is whatever the client says (the router does not
+    # proxy the controller).
+    return [accounts.user_key(username), accounts.address_key(request.META.get("REMOTE_ADDR", ""))]
+
+
+def refuse_if_throttled(throttle: accounts.LoginThrottle, keys: list[str]) -> None:
+    wait = throttle.retry_after(keys)
+    if wait:
+        # Which counter tripped is not said: that would tell whether a username is being tried.
+        exc = TooMany(f"Too many failed logins for this account or from this address; try again in "
+                      f"{wait} seconds.")
+        exc.wait = wait  # DRF's handler turns it into Retry-After
+        raise exc
+
+
 class RootView(APIView):
     """`GET /v1/` answers 401 without a token: clients use it to recognise a controller."""
 
@@ -75,20 +125,37 @@ class RegisterView(generics.GenericAPIView):
 
     @extend_schema(responses={201: serializers.UserSerializer})
     def post(self, request):
+        # Registering never makes an admin by itself: only the one-time admin token that
+        # `deis-platform up` prints (or `deis-platform admin USERNAME`) does.
         data = validated(serializers.RegisterInput, request)
-        with transaction.atomic():
-            first = not User.objects.exists()
-            mode = settings.REGISTRATION_MODE
-            if not first and mode == "disabled":
-                raise PermissionDenied("Registration is disabled on this platform; ask an administrator.")
-            if not first and mode == "admin_only" and not request.user.is_superuser:
-                raise PermissionDenied("Only administrators may register users on this platform.")
-            if User.objects.filter(username=data["username"]).exists():
-                raise ValidationError({"username": ["A user with that username already exists."]})
-            user = User.objects.create_user(
-                username=data["username"], password=data["password"], email=data.get("email", ""),
-                first_name=data.get("first_name", ""), last_name=data.get("last_name", ""),
-                is_superuser=first, is_staff=first)
+        admin_token = data.pop("admin_token", "")
+        mode = settings.REGISTRATION_MODE
+        if not admin_token and mode == "disabled":
+            raise PermissionDenied("Registration is disabled on this platform; ask an administrator.")
+        if not admin_token and mode == "admin_only" and not request.user.is_superuser:
+            raise PermissionDenied("Only administrators may register users on this platform.")
+        fields = {"username": data["username"], "email": data.get("email", ""),
+                  "first_name": data.get("first_name", ""), "last_name": data.get("last_name", "")}
+        if User.objects.filter(username=data["username"]).exists():
+            raise ValidationError({"username": ["A user with that username already exists."]})
+        checked_password("password", data["password"], User(**fields))
+        claim = None
+        if admin_token:
+            claim = accounts.claim_admin_token(Path(settings.ADMIN_TOKEN_FILE), admin_token)
+            if claim is None:
+                raise PermissionDenied("The admin token is wrong or has been used already.")
+        try:
+            with transaction.atomic():
+                if User.objects.filter(username=data["username"]).exists():
+                    raise ValidationError({"username": ["A user with that username already exists."]})
+                user = User.objects.create_user(password=data["password"], is_superuser=claim is not None,
+                                                is_staff=claim is not None, **fields)
+        except BaseException:
+            if claim is not None:
+                claim.release()
+            raise
+        if claim is not None:
+            claim.commit()
         return Response(serializers.UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
@@ -100,13 +167,16 @@ class LoginView(generics.GenericAPIView):
     @extend_schema(responses={200: dict})
     def post(self, request):
         data = validated(serializers.LoginInput, request)
+        throttle, keys = login_throttle(), login_keys(request, data["username"])
+        refuse_if_throttled(throttle, keys)  # even with the right password
         user = authenticate(request._request, username=data["username"], password=data["password"])
         if user is None:
+            throttle.failed(keys)
             # 401, though this view takes no token (a stale one must not block logging in).
             return Response({"detail": "The username or password is wrong."},
                             status=status.HTTP_401_UNAUTHORIZED, headers={"WWW-Authenticate": "Token"})
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        throttle.reset(keys[0])  # the address keeps its count: its own account must not clear it
+        return Response({"token": login_token(user)})
 
 
 class CancelView(generics.GenericAPIView):
@@ -138,11 +208,23 @@ class PasswdView(generics.GenericAPIView):
             if not user.is_superuser:
                 raise PermissionDenied("Only administrators may change other users' passwords.")
             user = user_named(data["username"])
-        elif not user.check_password(data.get("password") or ""):
-            raise ValidationError({"password": ["The current password is wrong."]})
-        user.set_password(data["new_password"])
-        user.save()
-        return Response({"detail": "Password changed."})
+        else:
+            # Guessing the current password is throttled like logging in.
+            throttle, keys = login_throttle(), login_keys(request, user.username)
+            refuse_if_throttled(throttle, keys)
+            if not user.check_password(data.get("password") or ""):
+                throttle.failed(keys)
+                raise ValidationError({"password": ["The current password is wrong."]})
+        checked_password("new_password", data["new_password"], user)
+        with transaction.atomic():
+            user.set_password(data["new_password"])
+            user.save()
+            # Every session of the user ends; the caller changing their own gets a new token.
+            Token.objects.filter(user=user).delete()
+            body = {"detail": "Password changed."}
+            if user.pk == request.user.pk:
+                body["token"] = Token.objects.create(user=user).key
+        return Response(body)
 
 
 class TokensView(generics.GenericAPIView):
@@ -277,6 +359,34 @@ class AppDetailView(generics.GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+SCALE_COUNT_MAX = 10 ** 6  # beyond any quota: a larger count is a mistake (400), not a quota matter
+
+
+def _processes(structure) -> int:
+    return sum(n for n in (structure or {}).values() if isinstance(n, int) and not isinstance(n, bool))
+
+
+def check_process_quotas(app: App, before: dict, after: dict) -> None:
+    """403 when `after` runs more processes than the app (DEIS_MAX_PROCESSES_PER_APP) or its owner,
+    over all the apps they own (DEIS_MAX_PROCESSES_PER_USER), may run. A change that runs no more
+    than before always passes (scaling down after a quota was lowered). Called under the app's lock,
+    with the owner's row locked too, so two scales of one owner's apps cannot both pass."""
+    total, old_total = _processes(after), _processes(before)
+    if total <= old_total:
+        return
+    per_app = settings.MAX_PROCESSES_PER_APP
+    if total > per_app:
+        raise PermissionDenied(f"Cannot scale {app.id} to {total} processes: an app may run at most {per_app} "
+                               f"(all process types together; DEIS_MAX_PROCESSES_PER_APP).")
+    User.objects.select_for_update().filter(pk=app.owner_id).values_list("pk", flat=True).first()
+    others = App.objects.filter(owner_id=app.owner_id).exclude(pk=app.pk).values_list("structure", flat=True)
+    owned = total + sum(_processes(structure) for structure in others)
+    per_user = settings.MAX_PROCESSES_PER_USER
+    if owned > per_user:
+        raise PermissionDenied(f"Cannot scale {app.id} to {total} processes: its owner's apps would run {owned}, "
+                               f"and one user's apps may run at most {per_user} (DEIS_MAX_PROCESSES_PER_USER).")
+
+
 class ScaleView(APIView):
     @extend_schema(request=dict, responses={204: None})
     def post(self, request, id):
@@ -292,16 +402,18 @@ class ScaleView(APIView):
             validators.process_type(ptype)
             if ptype not in known:
                 raise ValidationError({"detail": f"Unknown process type '{ptype}'; {app.id} has {', '.join(sorted(known))}."})
-            if isinstance(count, str) and count.strip().isdigit():
-                count = int(count)
-            if isinstance(count, bool) or not isinstance(count, int) or count < 0 or count > 1000:
-                raise ValidationError({ptype: ["The count must be a whole number from 0 to 1000."]})
-            changes[ptype] = count
-        runtime.require_runtime("scaled")
+            number = rules.whole_number(count, SCALE_COUNT_MAX)
+            if number is None:
+                raise ValidationError({ptype: [f"The count must be a whole number from 0 to "
+                                               f"{settings.MAX_PROCESSES_PER_APP}, like 2; got {str(count)[:40]!r}."]})
+            changes[ptype] = number
         with releases.write_transaction():
             app = lock_app(app)
             before = dict(app.structure) or runtime.default_structure(releases.release_spec(release))
-            app.structure = {**before, **changes}
+            after = {**before, **changes}
+            check_process_quotas(app, before, after)
+            runtime.require_runtime("scaled")
+            app.structure = after
             app.save(update_fields=["structure", "updated"])
         generation = runtime.queue(app.id, revert_structure=before)
         runtime.event(app.id, f"{request.user.username} scaled {runtime.structure_text(app.structure)}")
@@ -313,7 +425,7 @@ class LogsView(APIView):
     def get(self, request, id):
         app = app_for(request, id, "read the logs of")
         raw = request.query_params.get("log_lines", str(settings.DEFAULT_LOG_LINES))
-        if not raw.isdigit() or not 1 <= int(raw) <= 10000:
+        if not rules.whole_number(raw, 10000):  # ASCII digits: "²".isdigit() is true, and int() refuses it
             raise ValidationError({"log_lines": ["A whole number from 1 to 10000."]})
         if not get_scheduler().available:
             get_scheduler().logs(app.id, int(raw))  # says why there are no logs
@@ -385,7 +497,7 @@ class JobDetailView(APIView):
         if job is None:
             raise NotFound(f"No one-off {uuid} in {app.id}.")
         raw = request.query_params.get("offset", "0")
-        if not raw.isdigit():
+        if rules.whole_number(raw, 10 ** 15) is None:
             raise ValidationError({"offset": ["A whole number of bytes."]})
         return Response(jobs.as_json(job, int(raw)))
 
@@ -478,7 +590,8 @@ class ConfigView(generics.GenericAPIView):
     @extend_schema(responses={201: serializers.ConfigSerializer})
     def post(self, request, id):
         app = app_for(request, id, "configure")
-        changes = validated(serializers.ConfigInput, request)
+        current = app.current_release()
+        changes = validated(serializers.ConfigInput, request, context={"config": current and current.config})
         config, release = releases.change_config(app, request.user, changes)
         return Response(serializers.ConfigSerializer(config).data, status=status.HTTP_201_CREATED,
                         headers=queued(release, runtime.queue(app.id)))
@@ -495,6 +608,9 @@ class BuildsView(generics.ListAPIView):
     def post(self, request, id):
         app = app_for(request, id, "deploy")
         data = validated(serializers.BuildInput, request)
+        problem = images.image_problem(data["image"], app.id)
+        if problem:
+            raise ValidationError({"image": [problem]})
         build, release = releases.new_build(app, request.user, **data)
         return Response(serializers.BuildSerializer(build).data, status=status.HTTP_201_CREATED,
                         headers=queued(release, runtime.queue(app.id)))
@@ -576,39 +692,113 @@ class DomainDetailView(APIView):
 
 
 def visible_certs(user):
-    return Certificate.objects.all() if user.is_superuser else Certificate.objects.filter(owner=user)
+    """A user's own certificates; an admin's: everyone's."""
+    certs = Certificate.objects.all() if user.is_superuser else Certificate.objects.filter(owner=user)
+    return certs.select_related("owner").prefetch_related("attachments__domain")
+
+
+def cert_named(request, common_name: str) -> Certificate:
+    """The caller's certificate of that name; for an admin, else the only one of that name (or the
+    one of `?owner=<username>`): names are unique per owner, not across users."""
+    name = common_name.lower()
+    cert = visible_certs(request.user).filter(owner=request.user, common_name=name).first()
+    if cert is None and request.user.is_superuser:
+        found = visible_certs(request.user).filter(common_name=name)
+        if request.query_params.get("owner"):
+            found = found.filter(owner__username=request.query_params["owner"])
+        found = list(found[:2])
+        if len(found) > 1:
+            raise Conflict(f"Several users have a certificate named {name}: add ?owner=<username>.")
+        cert = found[0] if found else None
+    if cert is None:
+        raise NotFound(f"No certificate for {common_name}.")
+    return cert
 
 
 class CertsView(generics.ListAPIView):
+    """Certificates are owned by their uploader and served only for the domains they are attached
+    to: on upload, every domain it covers of the uploader's (owned or shared) apps that has no
+    certificate yet (see models/certificate.py for the whole rule)."""
     serializer_class = serializers.CertificateSerializer
 
     def get_queryset(self):
-        return visible_certs(self.request.user).select_related("owner").order_by("common_name")
+        return visible_certs(self.request.user).order_by("common_name", "owner__username")
 
     @extend_schema(request=serializers.CertificateInput, responses={201: serializers.CertificateSerializer})
     def post(self, request):
         data = validated(serializers.CertificateInput, request)
-        if Certificate.objects.filter(common_name=data["common_name"]).exists():
-            raise Conflict(f"A certificate for {data['common_name']} exists already; remove it first.")
-        cert = Certificate.objects.create(owner=request.user, **data)
+        exists = Conflict(f"A certificate for {data['common_name']} exists already; remove it first.")
+        if Certificate.objects.filter(owner=request.user, common_name=data["common_name"]).exists():
+            raise exists
+        try:
+            with releases.write_transaction():
+                cert = Certificate.objects.create(owner=request.user, **data)
+                cert.attach_covered()
+        except IntegrityError:
+            raise exists
         runtime.refresh_routes()
-        return Response(serializers.CertificateSerializer(cert).data, status=status.HTTP_201_CREATED)
+        return Response(serializers.CertificateSerializer(visible_certs(request.user).get(pk=cert.pk)).data,
+                        status=status.HTTP_201_CREATED)
 
 
 class CertDetailView(APIView):
-    def _cert(self, request, common_name):
-        cert = visible_certs(request.user).filter(common_name=common_name.lower()).first()
-        if cert is None:
-            raise NotFound(f"No certificate for {common_name}.")
-        return cert
-
     @extend_schema(responses={200: serializers.CertificateSerializer})
     def get(self, request, common_name):
-        return Response(serializers.CertificateSerializer(self._cert(request, common_name)).data)
+        return Response(serializers.CertificateSerializer(cert_named(request, common_name)).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, common_name):
-        self._cert(request, common_name).delete()
+        cert_named(request, common_name).delete()
+        runtime.refresh_routes()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CertDomainsView(APIView):
+    """Workflow v2's POST /certs/<name>/domain/ {"domain"}: serve the certificate for one more
+    domain, of an app both the caller and the certificate's owner may use, that it covers and that
+    has no certificate yet."""
+
+    @extend_schema(request=serializers.CertificateDomainInput, responses={201: serializers.CertificateSerializer})
+    def post(self, request, common_name):
+        cert = cert_named(request, common_name)
+        name = validated(serializers.CertificateDomainInput, request)["domain"].strip().lower().rstrip(".")
+        domain = Domain.objects.select_related("app").filter(domain=name).first()
+        if domain is None:
+            raise NotFound(f"No app has the domain {name}.")
+        if not domain.app.can_use(request.user) or not cert.usable_apps().filter(pk=domain.app_id).exists():
+            raise PermissionDenied(f"{name} is not a domain of an app you (and {cert.owner.username}, the "
+                                   "certificate's owner) own or share.")
+        why = tls.problem(cert.certificate, cert.key)
+        if why:
+            raise ValidationError({"certificate": [f"This certificate cannot be served: {why} Remove it."]})
+        if cert.expires <= timezone.now():
+            raise ValidationError({"certificate": [f"The certificate expired on {cert.expires:%Y-%m-%d %H:%M} UTC."]})
+        if not cert.covers(name):
+            raise ValidationError({"domain": [f"The certificate is not for {name} (it is for "
+                                              f"{', '.join(cert.info().names)})."]})
+        taken = Conflict(f"{name} has a certificate attached already; detach it first.")
+        if CertificateDomain.objects.filter(domain=domain).exists():
+            raise taken
+        try:
+            with releases.write_transaction():
+                CertificateDomain.objects.create(certificate=cert, domain=domain)
+        except IntegrityError:
+            raise taken
+        runtime.refresh_routes()
+        return Response(serializers.CertificateSerializer(visible_certs(request.user).get(pk=cert.pk)).data,
+                        status=status.HTTP_201_CREATED)
+
+
+class CertDomainDetailView(APIView):
+    """Workflow v2's DELETE /certs/<name>/domain/<domain>: stop serving it for that domain."""
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, common_name, domain):
+        cert = cert_named(request, common_name)
+        attachment = cert.attachments.filter(domain__domain=domain.lower().rstrip(".")).first()
+        if attachment is None:
+            raise NotFound(f"{cert.common_name} is not attached to {domain}.")
+        attachment.delete()
         runtime.refresh_routes()
         return Response(status=status.HTTP_204_NO_CONTENT)
 

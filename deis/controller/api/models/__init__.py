@@ -5,7 +5,7 @@ One model a file, as Deis Workflow's controller has them; import them from here.
 from .app import App, lock_app
 from .base import UuidAuditedModel, app_url
 from .build import Build
-from .certificate import Certificate
+from .certificate import Certificate, CertificateDomain
 from .config import Config
 from .domain import Domain
 from .job import Job
@@ -14,5 +14,5 @@ from .push import Push
 from .release import Release
 from .rollout import ROLLOUT_PHASES, Rollout
 
-__all__ = ["App", "Build", "Certificate", "Config", "Domain", "Job", "Key", "Push", "Release", "Rollout",
+__all__ = ["App", "Build", "Certificate", "CertificateDomain", "Config", "Domain", "Job", "Key", "Push", "Release", "Rollout",
            "ROLLOUT_PHASES", "UuidAuditedModel", "app_url", "lock_app"]

@@ -1,0 +1,372 @@
+#!/usr/bin/env python3
+"""Density benchmark: many apps of many tenants on one host, isolated and confined, all serving.
+
+    .venv/bin/python bench/density.py --apps 500          # prints a markdown report
+    .venv/bin/python bench/density.py --apps 500 --write  # ... and updates docs/benchmarks.md
+    .venv/bin/python bench/density.py --json F            # ... and dumps every figure to F
+
+A supervised platform (`python -m deis.platform up`: controller, router, logger, deployer and
+builder under supervisord, in a data directory, ports and label namespace of its own) runs N apps
+of N/100 tenants (each tenant below its quota of 200 processes), one web process each: the busybox
+test image (`tests/scheduler/busybox_image.py`, 2 MB) serving `httpd`, every container with the
+platform's limits (memory, pids, capabilities, no-new-privileges, rotated logs), on a network of
+its own, with user-namespace remapping on. Every figure is set against a baseline of the same run:
+
+1. Config change served (POST /v1/apps/<app>/config until the router answers the new release) of
+   one app while the platform runs N apps, against the same with 1 app (measured first).
+2. Memory: the platform's own processes (every process below supervisord, and supervisord) in RSS
+   with 1 app and with N apps; host memory used (MemTotal - MemAvailable) per app process beyond the
+   process's own RSS (the container runtime's shim, the kernel's namespaces, cgroups, veths and
+   bridges, the engine's bookkeeping), against an idle host (measured before the platform started).
+3. All N served through the router (Host: <app>.localhost answers its release), and isolation held:
+   from one app's container, connections to another app's container and to the controller's port
+   on this host are refused.
+
+Everything it starts is stopped and its namespace purged at the end, even on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import docker  # noqa: E402
+import requests  # noqa: E402
+
+from bench.common import fmt, write_section  # noqa: E402
+from bench.runtime import machine, wait_until  # noqa: E402
+from deis.platform import Controller, Supervisor  # noqa: E402
+from deis.scheduler.docker import purge  # noqa: E402
+from tests.conftest import ApiUser, LiveController, free_port  # noqa: E402
+from tests.scheduler.busybox_image import ensure_image  # noqa: E402
+
+SECTION = "## Density (bench/density.py)"
+WEB = "echo $DEIS_RELEASE > /www/index.html; exec httpd -f -p $PORT -h /www"
+APPS_PER_TENANT = 100
+GOAL_CONFIG_RATIO, GOAL_PLATFORM_MB = 1.3, 300.0
+CONFIG_RUNS = 5
+
+
+def log(msg: str) -> None:
+    print(f"[density {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def meminfo() -> dict[str, int]:
+    values = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            values[key] = int(rest.split()[0]) * 1024
+    return values
+
+
+def used_bytes() -> int:
+    info = meminfo()
+    return info["MemTotal"] - info["MemAvailable"]
+
+
+def rss_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
+def pss_of(pid: int) -> int:
+    """Proportional set size: shared pages counted once over the processes sharing them."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return 0
+
+
+def children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+        tree.setdefault(parent, []).append(int(entry))
+    return tree
+
+
+def tree_rss(root: int, measure=rss_of) -> tuple[int, int]:
+    """RSS (bytes; or `measure`) and count of a process and all its descendants."""
+    tree, total, count, todo = children(), 0, 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += measure(pid)
+        count += 1
+        todo.extend(tree.get(pid, []))
+    return total, count
+
+
+class Platform:
+    """`python -m deis.platform up` of its own (data directory, ports, namespace)."""
+
+    def __init__(self):
+        self.data_dir = Path(tempfile.mkdtemp(prefix="deis-bench-density-"))
+        self.namespace = f"deis-dens-{uuid.uuid4().hex[:6]}"
+        self.port, self.router_port = free_port(), free_port()
+        self.env = {**os.environ, "DEIS_DATA_DIR": str(self.data_dir), "DEIS_CONTROLLER_PORT": str(self.port),
+                    "DEIS_ROUTER_PORT": str(self.router_port), "DEIS_ROUTER_HTTPS_PORT": "0",
+                    "DEIS_DOCKER_NAMESPACE": self.namespace, "DEIS_STOP_GRACE": "2", "DEIS_SETTLE": "1",
+                    "DEIS_BUILDER_PORT": str(free_port()), "DEIS_SCHEDULER": "docker"}
+        self.env.pop("DATABASE_URL", None)
+        self.supervisor = Supervisor(self.data_dir)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def platform(self, command: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "deis.platform", command], env=self.env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+
+    def up(self) -> None:
+        started = self.platform("up")
+        if started.returncode != 0:
+            raise RuntimeError(f"deis.platform up failed:\n{started.stdout}\n{started.stderr}")
+
+    def down(self) -> None:
+        try:
+            self.platform("down")
+        finally:
+            purge(docker.from_env(), self.namespace)
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def rss(self) -> dict:
+        """RSS of supervisord and every program's process tree."""
+        programs, pss = {}, {}
+        for name, info in self.supervisor.processes().items():
+            if info.get("pid"):
+                programs[name] = tree_rss(info["pid"])
+                pss[name] = tree_rss(info["pid"], pss_of)[0]
+        supervisord = self.supervisor.pid()
+        own = rss_of(supervisord) if supervisord else 0
+        total = own + sum(rss for rss, _ in programs.values())
+        total_pss = (pss_of(supervisord) if supervisord else 0) + sum(pss.values())
+        return {"total_mb": total / 2**20, "supervisord_mb": own / 2**20, "pss_mb": total_pss / 2**20,
+                "programs": {name: {"mb": rss / 2**20, "pss_mb": pss[name] / 2**20, "processes": n}
+                             for name, (rss, n) in programs.items()}}
+
+    def user(self, name: str) -> ApiUser:
+        """An ordinary tenant; the bench waits for rollouts itself (through the router)."""
+        user = LiveController(Controller(data_dir=self.data_dir, port=self.port)).register(
+            name, f"pw-{name}-{uuid.uuid4().hex[:8]}")
+        user.settle = False
+        return user
+
+
+def via_router(port: int, app: str, timeout: float = 2.0) -> requests.Response:
+    return requests.get(f"http://127.0.0.1:{port}/", headers={"Host": f"{app}.localhost"}, timeout=timeout)
+
+
+def serves(port: int, app: str, release: str) -> bool:
+    try:
+        r = via_router(port, app, timeout=2)
+        return r.status_code == 200 and r.text.strip() == release
+    except requests.RequestException:
+        return False
+
+
+def deploy(user: ApiUser, app: str, image: str) -> str:
+    answer = user.post("/v1/apps", json={"id": app})
+    if answer.status_code != 201:
+        raise RuntimeError(f"create {app}: {answer.status_code} {answer.text}")
+    answer = user.post(f"/v1/apps/{app}/builds", json={"image": image, "procfile": {"web": WEB}})
+    if answer.status_code != 201:
+        raise RuntimeError(f"build {app}: {answer.status_code} {answer.text}")
+    return f"v{answer.headers['Deis-Release']}"
+
+
+def config_served(user: ApiUser, port: int, app: str, n: int) -> float:
+    t0 = time.perf_counter()
+    answer = user.post(f"/v1/apps/{app}/config", json={"values": {"BENCH": str(n)}})
+    if answer.status_code != 201:
+        raise RuntimeError(f"config {app}: {answer.status_code} {answer.text}")
+    release = f"v{answer.headers['Deis-Release']}"
+    wait_until(lambda: serves(port, app, release), 120, f"{app} serving {release}", pause=0.01)
+    return time.perf_counter() - t0
+
+
+def config_runs(user: ApiUser, port: int, app: str, start: int) -> list[float]:
+    times = []
+    for i in range(CONFIG_RUNS):
+        times.append(config_served(user, port, app, start + i))
+        time.sleep(1.5)  # past the new release's probation, as a user would be
+    return times
+
+
+def app_processes(client, namespace: str) -> tuple[int, int]:
+    """(containers, the RSS of every process in them) of the namespace's apps."""
+    total, count = 0, 0
+    for container in client.containers.list(filters={"label": f"{namespace}.managed=1"}):
+        count += 1
+        pid = container.attrs["State"]["Pid"]
+        total += tree_rss(pid)[0] if pid else 0
+    return count, total
+
+
+def isolation(client, namespace: str, apps: list[str], controller_port: int) -> dict:
+    """From the first app's container: another app's container, and the controller on this host."""
+    def container_of(app):
+        return client.containers.list(filters={"label": [f"{namespace}.app={app}"]})[0]
+    source, target = container_of(apps[0]), container_of(apps[-1])
+    target_ip = next(iter(target.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+    gateway = next(iter(source.attrs["NetworkSettings"]["Networks"].values()))["Gateway"]
+    port = int(target.labels[f"{namespace}.port"])
+
+    def reach(address, to_port):
+        code, _ = source.exec_run(["sh", "-c", f"wget -q -T 2 -O /dev/null http://{address}:{to_port}/"])
+        return code == 0
+    return {"other_app": reach(target_ip, port), "controller": reach(gateway, controller_port)}
+
+
+def run(args) -> dict:
+    client = docker.from_env()
+    image = ensure_image(client)
+    res: dict = {"apps": args.apps, "machine": machine(client)}
+    platform = Platform()
+    try:
+        platform.up()
+        users = [platform.user(f"tenant{i}-{uuid.uuid4().hex[:4]}")
+                 for i in range((args.apps + APPS_PER_TENANT - 1) // APPS_PER_TENANT)]
+        apps = [f"d{i:03d}-{uuid.uuid4().hex[:4]}" for i in range(args.apps)]
+        owner = {app: users[i // APPS_PER_TENANT] for i, app in enumerate(apps)}
+        probe = apps[0]
+        release = deploy(owner[probe], probe, image)
+        wait_until(lambda: serves(platform.router_port, probe, release), 120, "the first app served")
+        time.sleep(2)
+        res["rss_1"] = platform.rss()
+        res["used_1"] = used_bytes()
+        res["config_1"] = config_runs(owner[probe], platform.router_port, probe, 0)
+        log(f"1 app: config change served in {statistics.median(res['config_1']):.2f} s (median)")
+
+        t0 = time.perf_counter()
+        releases = {}
+        with ThreadPoolExecutor(8) as pool:
+            for app, rel in zip(apps[1:], pool.map(lambda a: deploy(owner[a], a, image), apps[1:])):
+                releases[app] = rel
+        res["posted_s"] = time.perf_counter() - t0
+        log(f"{len(apps) - 1} more apps posted in {res['posted_s']:.1f} s")
+        pending = set(apps[1:])
+        deadline = time.monotonic() + args.timeout
+        while pending and time.monotonic() < deadline:
+            with ThreadPoolExecutor(16) as pool:
+                done = [a for a, ok in zip(list(pending), pool.map(
+                    lambda a: serves(platform.router_port, a, releases[a]), list(pending))) if ok]
+            pending -= set(done)
+            if pending:
+                log(f"{len(apps) - len(pending)} of {len(apps)} served")
+                time.sleep(2)
+        res["all_served_s"] = time.perf_counter() - t0
+        res["not_served"] = sorted(pending)
+        log(f"all served after {res['all_served_s']:.1f} s; not served: {len(pending)}")
+        time.sleep(10)  # the deployer's and logger's steady state
+
+        with ThreadPoolExecutor(16) as pool:
+            res["served_again"] = sum(pool.map(lambda a: serves(platform.router_port, a, releases.get(a, release)),
+                                               apps[1:]))
+        res["rss_n"] = platform.rss()
+        res["containers"], res["app_rss"] = app_processes(client, platform.namespace)
+        res["used_n"] = used_bytes()
+        res["config_n"] = config_runs(owner[probe], platform.router_port, probe, 100)
+        log(f"{args.apps} apps: config change served in {statistics.median(res['config_n']):.2f} s (median)")
+        res["isolation"] = isolation(client, platform.namespace, apps, platform.port)
+        res["networks"] = len(client.networks.list(filters={"label": f"{platform.namespace}.managed=1"}))
+    finally:
+        log("tearing down")
+        platform.down()
+    return res
+
+
+def report(res: dict) -> str:
+    m = res["machine"]
+    c1, cn = statistics.median(res["config_1"]), statistics.median(res["config_n"])
+    ratio = cn / c1
+    # Against the platform with 1 app: what the other N-1 added, less what the platform itself grew.
+    grown = (res["rss_n"]["total_mb"] - res["rss_1"]["total_mb"]) * 2**20
+    per_app = (res["used_n"] - res["used_1"] - grown) / max(1, res["containers"] - 1)
+    own = res["app_rss"] / max(1, res["containers"])
+    beyond = per_app - own
+    lines = [
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {m['cpu']} ({m['nproc']} CPUs, "
+        f"{m['mem_gib']:.1f} GiB, kernel {m['kernel']}), Docker {m['docker']}, nginx {m['nginx']}, commit "
+        f"{m['commit']}; userns-remap on, a network per app, "
+        f"{res['apps']} apps of {(res['apps'] + APPS_PER_TENANT - 1) // APPS_PER_TENANT} tenants, one web "
+        "process each (busybox httpd, 2 MB image).",
+        "",
+        "| figure | with 1 app | with %d apps | ratio | goal |" % res["apps"],
+        "|---|---|---|---|---|",
+        f"| config change served (median of {CONFIG_RUNS}) | {fmt(c1, 2)} s | {fmt(cn, 2)} s | {fmt(ratio, 2)}x | "
+        f"<= {GOAL_CONFIG_RATIO}x: {'met' if ratio <= GOAL_CONFIG_RATIO else 'NOT met'} |",
+        f"| platform processes, RSS | {fmt(res['rss_1']['total_mb'])} MB | {fmt(res['rss_n']['total_mb'])} MB | "
+        f"{fmt(res['rss_n']['total_mb'] / res['rss_1']['total_mb'], 2)}x | < {GOAL_PLATFORM_MB:.0f} MB: "
+        f"{'met' if res['rss_n']['total_mb'] < GOAL_PLATFORM_MB else 'NOT met'} |",
+        f"| platform processes, PSS (shared pages once) | {fmt(res['rss_1']['pss_mb'])} MB | "
+        f"{fmt(res['rss_n']['pss_mb'])} MB | {fmt(res['rss_n']['pss_mb'] / res['rss_1']['pss_mb'], 2)}x | |",
+        "",
+        f"- Served through the router: {res['apps'] - len(res['not_served'])} of {res['apps']} apps within "
+        f"{fmt(res['all_served_s'])} s of the first POST ({fmt(res['posted_s'])} s to post them, 8 clients); "
+        f"{res['served_again']} of {res['apps'] - 1} again 10 s later. {res['containers']} containers on "
+        f"{res['networks']} networks.",
+        f"- Host memory per app process: {fmt(per_app / 2**20)} MB used (MemTotal - MemAvailable with N apps against "
+        f"with 1, less what the platform's own RSS grew), of which {fmt(own / 2**20, 2)} MB is the process's own RSS "
+        f"(tini + httpd): {fmt(beyond / 2**20)} MB beyond it (the runtime's shim, namespaces, cgroup, veth, "
+        "bridge, the engine's records).",
+        "- Platform RSS with %d apps by program: %s; supervisord %s MB." % (
+            res["apps"], ", ".join(f"{name} {fmt(p['mb'])} MB RSS, {fmt(p['pss_mb'])} MB PSS ({p['processes']} processes)"
+                                   for name, p in sorted(res["rss_n"]["programs"].items())),
+            fmt(res["rss_n"]["supervisord_mb"])),
+        f"- Isolation at {res['apps']} apps, from one app's container: another app's container "
+        f"{'REACHED' if res['isolation']['other_app'] else 'refused'}, the controller on this host "
+        f"{'REACHED' if res['isolation']['controller'] else 'refused'}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--apps", type=int, default=500)
+    parser.add_argument("--timeout", type=float, default=1200.0, help="for all apps to serve")
+    parser.add_argument("--write", action="store_true")
+    parser.add_argument("--json")
+    args = parser.parse_args(argv)
+    res = run(args)
+    text = report(res)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=2, default=str))
+    if args.write:
+        write_section(SECTION, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
