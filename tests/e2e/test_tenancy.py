@@ -8,6 +8,7 @@ import socket
 import ssl
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -188,6 +189,9 @@ def test_a_tenant_cannot_deploy_another_tenants_or_the_platforms_images(runtime,
             answer = bob.post(f"/v1/apps/{b_app}/builds", json={"image": image, "procfile": {"web": WEB}})
             assert answer.status_code == 400, (image, answer.text)
         assert alice.post(f"/v1/apps/{a_app}/builds", json={"image": own, "procfile": {"web": WEB}}).status_code == 201
+        # Back to the shared test image before its tag goes (later tests deploy Alice's app again).
+        assert alice.post(f"/v1/apps/{a_app}/builds",
+                          json={"image": runtime["image"], "procfile": {"web": WEB}}).status_code == 201
     finally:
         runtime["client"].images.remove(own, force=True)
 
@@ -212,12 +216,46 @@ def test_a_tenants_certificate_is_never_served_for_another_tenants_domain(runtim
     status, _, body = https_get(runtime, domain, own)
     assert status == 200 and body == b"hello from busybox\n"
     change = alice.post(f"/v1/apps/{a_app}/config", json={"values": {"AFTER_CERTS": "1"}})
-    assert change.status_code == 201 and change.rollout["phase"] == "deployed", change.rollout
+    assert change.status_code == 201 and change.rollout["phase"] == "deployed", (change.rollout["error"], change.rollout["steps"])
     # Bob cannot delete Alice's certificate; he only sees his own.
     assert bob.delete(f"/v1/certs/{domain}").status_code == 404
     assert domain not in {c["common_name"] for c in bob.get("/v1/certs").json()["results"]}
     status, _, _ = https_get(runtime, domain, own)
     assert status == 200
+
+
+# --- 8. destroy -------------------------------------------------------------------------------------
+
+def test_destroy_removes_everything_and_the_next_app_of_that_name_starts_empty(runtime):
+    client, namespace = runtime["client"], runtime["namespace"]
+    user = runtime["live"].register(unique("carol"))
+    app = unique("capp")
+    assert user.post("/v1/apps", json={"id": app}).status_code == 201
+    noisy = "while true; do echo still-here-$DEIS_RELEASE; sleep 0.2; done & exec httpd -f -p $PORT -h /www"
+    assert user.post(f"/v1/apps/{app}/builds", json={"image": runtime["image"], "procfile": {"web": noisy}}).rollout[
+        "phase"] == "deployed"
+    domain = f"{app}.example.com"
+    cert, key, _ = self_signed(domain)
+    assert user.post(f"/v1/apps/{app}/domains", json={"domain": domain}).status_code == 201
+    assert user.post("/v1/certs", json={"certificate": cert, "key": key}).status_code == 201
+    log = Path(runtime["data_dir"]) / "logs" / "apps" / f"{app}.log"
+    assert wait_for(lambda: log.exists() and "still-here" in log.read_text(), 20)
+    assert user.delete(f"/v1/apps/{app}").status_code == 204
+    label = f"{namespace}.app={app}"
+    assert wait_for(lambda: client.containers.list(all=True, filters={"label": label}, ignore_removed=True) == [], 20)
+    assert wait_for(lambda: not client.networks.list(names=[f"{namespace}-{app}"]), 10)
+    assert user.get("/v1/certs").json()["results"] == []  # its certificate went with it
+    assert through_router(runtime, f"{app}.localhost").status_code == 404
+    assert through_router(runtime, domain).status_code == 404
+    time.sleep(2)  # late output of the old processes must not bring the log back
+    assert not log.exists()
+    # The same name again, by another tenant: nothing of the first app is there.
+    other = runtime["live"].register(unique("dave"))
+    assert wait_for(lambda: other.post("/v1/apps", json={"id": app}).status_code == 201, 20)
+    assert other.get(f"/v1/apps/{app}/logs").status_code in (200, 204)
+    assert "still-here" not in (other.get(f"/v1/apps/{app}/logs").text or "")
+    assert other.get(f"/v1/apps/{app}/domains").json()["results"] == []
+    assert other.delete(f"/v1/apps/{app}").status_code == 204
 
 
 # --- 6. files ---------------------------------------------------------------------------------------
