@@ -30,12 +30,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -50,10 +47,11 @@ import docker  # noqa: E402
 import requests  # noqa: E402
 
 from bench.common import fmt, write_section  # noqa: E402
-from bench.runtime import machine, wait_until  # noqa: E402
-from deis.platform import Controller, Supervisor  # noqa: E402
+from bench.runtime import bare_one, machine, wait_until  # noqa: E402
+from bench.rollouts import Supervised  # noqa: E402
 from deis.scheduler.docker import purge  # noqa: E402
-from tests.conftest import ApiUser, LiveController, free_port  # noqa: E402
+from deis.platform import Controller  # noqa: E402
+from tests.conftest import ApiUser, LiveController  # noqa: E402
 from tests.scheduler.busybox_image import ensure_image  # noqa: E402
 
 SECTION = "## Density (bench/density.py)"
@@ -129,36 +127,17 @@ def tree_rss(root: int, measure=rss_of) -> tuple[int, int]:
     return total, count
 
 
-class Platform:
-    """`python -m deis.platform up` of its own (data directory, ports, namespace)."""
+class Platform(Supervised):
+    """`python -m deis.platform up` of its own (data directory, ports, namespace), with no app."""
 
     def __init__(self):
-        self.data_dir = Path(tempfile.mkdtemp(prefix="deis-bench-density-"))
-        self.namespace = f"deis-dens-{uuid.uuid4().hex[:6]}"
-        self.port, self.router_port = free_port(), free_port()
-        self.env = {**os.environ, "DEIS_DATA_DIR": str(self.data_dir), "DEIS_CONTROLLER_PORT": str(self.port),
-                    "DEIS_ROUTER_PORT": str(self.router_port), "DEIS_ROUTER_HTTPS_PORT": "0",
-                    "DEIS_DOCKER_NAMESPACE": self.namespace, "DEIS_STOP_GRACE": "2", "DEIS_SETTLE": "1",
-                    "DEIS_BUILDER_PORT": str(free_port()), "DEIS_SCHEDULER": "docker"}
-        self.env.pop("DATABASE_URL", None)
-        self.supervisor = Supervisor(self.data_dir)
+        super().__init__(image="", interval=None)
         self.url = f"http://127.0.0.1:{self.port}"
-
-    def platform(self, command: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "deis.platform", command], env=self.env, cwd=ROOT,
-                              capture_output=True, text=True, timeout=300)
 
     def up(self) -> None:
         started = self.platform("up")
         if started.returncode != 0:
             raise RuntimeError(f"deis.platform up failed:\n{started.stdout}\n{started.stderr}")
-
-    def down(self) -> None:
-        try:
-            self.platform("down")
-        finally:
-            purge(docker.from_env(), self.namespace)
-            shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def rss(self) -> dict:
         """RSS of supervisord and every program's process tree."""
@@ -215,12 +194,21 @@ def config_served(user: ApiUser, port: int, app: str, n: int) -> float:
     return time.perf_counter() - t0
 
 
-def config_runs(user: ApiUser, port: int, app: str, start: int) -> list[float]:
+def config_runs(user: ApiUser, port: int, app: str, start: int, steps: list | None = None) -> list[float]:
+    """Config changes served, one after another; `steps` collects each rollout's steps (where the
+    time went: queued until `started`, then each step's stamp)."""
     times = []
     for i in range(CONFIG_RUNS):
         times.append(config_served(user, port, app, start + i))
         time.sleep(1.5)  # past the new release's probation, as a user would be
+        if steps is not None:
+            steps.append(user.get(f"/v1/apps/{app}/rollout").json())
     return times
+
+
+def bare_runs(client, image: str, namespace: str) -> list[float]:
+    """The engine alone: `docker run -d` of the same image until it answers HTTP (baseline)."""
+    return [bare_one(client, image, namespace) for _ in range(CONFIG_RUNS)]
 
 
 def app_processes(client, namespace: str) -> tuple[int, int]:
@@ -265,7 +253,8 @@ def run(args) -> dict:
         time.sleep(2)
         res["rss_1"] = platform.rss()
         res["used_1"] = used_bytes()
-        res["config_1"] = config_runs(owner[probe], platform.router_port, probe, 0)
+        res["config_1"] = config_runs(owner[probe], platform.router_port, probe, 0, res.setdefault("steps_1", []))
+        res["bare_1"] = bare_runs(client, image, platform.namespace)
         log(f"1 app: config change served in {statistics.median(res['config_1']):.2f} s (median)")
 
         t0 = time.perf_counter()
@@ -296,13 +285,20 @@ def run(args) -> dict:
         res["rss_n"] = platform.rss()
         res["containers"], res["app_rss"] = app_processes(client, platform.namespace)
         res["used_n"] = used_bytes()
-        res["config_n"] = config_runs(owner[probe], platform.router_port, probe, 100)
+        res["config_n"] = config_runs(owner[probe], platform.router_port, probe, 100, res.setdefault("steps_n", []))
+        res["bare_n"] = bare_runs(client, image, platform.namespace)
         log(f"{args.apps} apps: config change served in {statistics.median(res['config_n']):.2f} s (median)")
         res["isolation"] = isolation(client, platform.namespace, apps, platform.port)
         res["networks"] = len(client.networks.list(filters={"label": f"{platform.namespace}.managed=1"}))
     finally:
-        log("tearing down")
-        platform.down()
+        if args.keep:
+            res["kept"] = {"data_dir": str(platform.data_dir), "namespace": platform.namespace,
+                           "controller": platform.url, "router_port": platform.router_port, "probe": probe,
+                           "tenant": owner[probe].username, "token": owner[probe].token}
+            log(f"kept: DEIS_DATA_DIR={platform.data_dir} (stop it with bench/density.py --down DIR)")
+        else:
+            log("tearing down")
+            platform.down()
     return res
 
 
@@ -326,6 +322,9 @@ def report(res: dict) -> str:
         "|---|---|---|---|---|",
         f"| config change served (median of {CONFIG_RUNS}) | {fmt(c1, 2)} s | {fmt(cn, 2)} s | {fmt(ratio, 2)}x | "
         f"<= {GOAL_CONFIG_RATIO}x: {'met' if ratio <= GOAL_CONFIG_RATIO else 'NOT met'} |",
+        f"| the engine alone: `docker run -d` until it answers (median of {CONFIG_RUNS}) | "
+        f"{fmt(statistics.median(res['bare_1']), 2)} s | {fmt(statistics.median(res['bare_n']), 2)} s | "
+        f"{fmt(statistics.median(res['bare_n']) / statistics.median(res['bare_1']), 2)}x | |",
         f"| platform processes, RSS | {fmt(res['rss_1']['total_mb'])} MB | {fmt(res['rss_n']['total_mb'])} MB | "
         f"{fmt(res['rss_n']['total_mb'] / res['rss_1']['total_mb'], 2)}x | < {GOAL_PLATFORM_MB:.0f} MB: "
         f"{'met' if res['rss_n']['total_mb'] < GOAL_PLATFORM_MB else 'NOT met'} |",
@@ -357,7 +356,16 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=1200.0, help="for all apps to serve")
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--json")
+    parser.add_argument("--keep", action="store_true", help="leave the platform and its apps running")
+    parser.add_argument("--down", metavar="DATA_DIR", help="stop a kept platform and remove its apps")
     args = parser.parse_args(argv)
+    if args.down:
+        env = {**os.environ, "DEIS_DATA_DIR": args.down}
+        subprocess.run([sys.executable, "-m", "deis.platform", "down"], env=env, cwd=ROOT, timeout=300)
+        namespace = json.loads(Path(args.json).read_text())["kept"]["namespace"] if args.json else None
+        if namespace:
+            purge(docker.from_env(), namespace)
+        return 0
     res = run(args)
     text = report(res)
     print(text)

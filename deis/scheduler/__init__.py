@@ -184,6 +184,12 @@ class Scheduler:
         """Apps the engine has processes of (the reconciler removes those the controller forgot)."""
         return set()
 
+    def fingerprints(self) -> dict[str, str] | None:
+        """{app: a digest of its processes as the engine has them}, in one look at the engine, so a
+        resync can leave alone the apps in which nothing changed; None when the engine cannot say
+        (every app is then looked at)."""
+        return None
+
     def reconcile_app(self, spec: "ReleaseSpec | None", structure: dict, app: str | None = None,
                       switch: "SwitchRoutes | None" = None) -> dict:
         """Converge one app to `structure` of `spec` (None: nothing should run). Idempotent."""

@@ -909,8 +909,27 @@ class DockerScheduler(Scheduler):
     @_docker_errors
     def apps(self) -> set[str]:
         networks = self.client.networks.list(filters={"label": f"{self.label('managed')}=1"})
-        return {p.app for p in self._list()} | {(n.attrs.get("Labels") or {}).get(self.label("app"), "")
-                                                for n in networks} - {""}
+        return set(self._summaries()) | {(n.attrs.get("Labels") or {}).get(self.label("app"), "")
+                                         for n in networks} - {""}
+
+    def _summaries(self) -> dict[str, list[tuple]]:
+        """{app: [(id, state, labels)]} from one listing (summaries: no inspect of each container,
+        which the SDK's full listing makes: 500 containers, 501 calls)."""
+        found: dict[str, list[tuple]] = {}
+        for summary in self.client.api.containers(all=True, filters={"label": f"{self.label('managed')}=1"}):
+            labels = summary.get("Labels") or {}
+            app = labels.get(self.label("app"), "")
+            if app:
+                found.setdefault(app, []).append(
+                    (summary.get("Id", ""), summary.get("State", ""), tuple(sorted(labels.items()))))
+        return found
+
+    @_docker_errors
+    def fingerprints(self) -> dict[str, str]:
+        import hashlib
+
+        return {app: hashlib.sha256(repr(sorted(procs)).encode()).hexdigest()[:16]
+                for app, procs in self._summaries().items()}
 
     @_docker_errors
     def events(self):

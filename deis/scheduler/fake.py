@@ -344,6 +344,11 @@ class FakeScheduler(Scheduler):
         with self._guard:
             return set(self._procs)
 
+    def fingerprints(self) -> dict[str, str]:
+        with self._guard:
+            return {app: repr(sorted((p.name, p.state, p.version, p.promoted) for p in procs))
+                    for app, procs in self._procs.items()}
+
     def events(self) -> _Events:
         stream = _Events(self)
         self._streams.add(stream)

@@ -204,3 +204,59 @@ def test_the_work_queue_holds_an_app_once_and_never_gives_it_to_two_workers():
     while not got and time.monotonic() < deadline:
         time.sleep(0.01)
     assert got == [None]
+
+
+def test_a_resync_leaves_alone_the_apps_in_which_nothing_changed(engine, alice, monkeypatch):
+    """At 500 apps a look at each every interval kept the deployer busy: a resync looks at an app
+    only when the engine's fingerprint, the database or its route changed, or its last look did not
+    go well; one resync in FULL_RESYNC_EVERY looks at all."""
+    names = ["aaa-calm", "bbb-calm", "ccc-moved"]
+    for name in names:
+        assert alice.post("/v1/apps", {"id": name}).status_code == 201
+        build(alice, name)
+    prints = {name: "same" for name in names}
+    engine.fingerprints = lambda: dict(prints)
+    reconciler = follower.Reconciler(interval=10, workers=1, run_jobs=False)
+    monkeypatch.setattr(follower, "FULL_RESYNC_EVERY", 1000)  # the first resync is full, no other
+
+    def queued():
+        taken = []
+        while (app := reconciler.queue.get(timeout=0.05)) is not None:
+            taken.append(app)
+            assert reconciler.sync(app) in (None, follower.BUSY_RECHECK)  # BUSY: the engine's lock is held
+            reconciler.queue.done(app)
+        return sorted(taken)
+
+    def settled():
+        """Resyncs until one looks at nothing (a look that changes the database, a rollout
+        finished, is looked at once more), bounded."""
+        for _ in range(3):
+            reconciler.resync()
+            if not queued():
+                return True
+        return False
+
+    reconciler.resync()  # the first: every app
+    assert queued() == names
+    assert settled()
+    reconciler.resync()
+    assert queued() == []  # nothing changed anywhere
+    prints["ccc-moved"] = "a process died"
+    reconciler.resync()
+    assert queued() == ["ccc-moved"]
+    assert settled()
+    assert alice.post("/v1/apps/bbb-calm/config", {"values": {"X": "1"}}).status_code == 201
+    reconciler.resync()
+    assert queued() == ["bbb-calm"]
+    assert settled()
+    engine.busy.add("aaa-calm")  # a look that could not be taken is taken at the next resync
+    prints["aaa-calm"] = "changed"
+    reconciler.resync()
+    assert queued() == ["aaa-calm"]  # (busy: sync answered LockBusy)
+    engine.busy.discard("aaa-calm")
+    reconciler.resync()
+    assert queued() == ["aaa-calm"]
+    assert settled()
+    monkeypatch.setattr(follower, "FULL_RESYNC_EVERY", 1)
+    reconciler.resync()
+    assert queued() == names

@@ -206,6 +206,20 @@ class EngineSuite:
         assert sorted(report["removed"]) == sorted(p.name for p in before)
         assert engine.processes(app) == [] and engine.endpoints(app) == []
 
+    def test_fingerprints_stay_while_nothing_changes_and_change_with_the_processes(self, engine, app):
+        spec = self.make_spec(app, 1)
+        engine.converge(Convergence(spec, {"web": 1, "worker": 1}))
+        self.all_up(engine, app, 2)
+        first = engine.fingerprints()
+        assert first is not None and app in first
+        assert engine.fingerprints()[app] == first[app]  # looked at again: the same
+        engine.reconcile_app(spec, {"web": 1, "worker": 1})
+        assert engine.fingerprints()[app] == first[app]  # a repair that changed nothing
+        engine.converge(Convergence(spec, {"web": 1, "worker": 2}))
+        assert engine.fingerprints()[app] != first[app]
+        engine.remove(app)
+        assert app not in engine.fingerprints()
+
     def test_remove_leaves_nothing(self, engine, app):
         engine.converge(Convergence(self.make_spec(app, 1), {"web": 2, "worker": 1}))
         assert app in engine.apps()

@@ -44,6 +44,7 @@ BUSY_RECHECK = 0.5
 FAILURE_BACKOFF = (1.0, 30.0)
 EVENTS_RECONNECT = (0.2, 1.0)  # a refused connect to the engine costs nothing: look often
 DB_POLL = 0.5
+FULL_RESYNC_EVERY = 6  # resyncs: one in six looks at every app, changed or not (a minute by default)
 
 
 class WorkQueue:
@@ -138,6 +139,9 @@ class Reconciler:
         self.jobs = jobs.JobRunner(self.owner) if run_jobs else None
         self._boots: dict[str, int] = {}
         self._failures: dict[str, int] = {}
+        self._resyncs = 0
+        self._marks: dict[str, tuple] = {}  # each app's marks at the previous resync (see resync)
+        self._unsettled: set[str] = set()  # apps whose last look failed, was busy or found them booting
         self._stream = None
         self._wake = None
 
@@ -188,13 +192,29 @@ class Reconciler:
 
     # -- producers --------------------------------------------------------------------------------
 
-    def resync(self) -> None:
-        """Every app the database or the engine knows, and the router started if it is down."""
+    def resync(self, full: bool = False) -> None:
+        """Every app the database or the engine knows, and the router started if it is down.
+
+        An app in which nothing changed since the previous resync (the engine's fingerprint of
+        its processes, what the database wants, its route) and whose last look went well is left
+        alone: at 500 apps, a look at each one every interval kept the deployer busy and slowed
+        every rollout. Every FULL_RESYNC_EVERY-th resync (and `full`) looks at every app."""
         try:
             routed = runtime.router()
             if not routed.running():
                 routed.start()
             apps = runtime.apps_to_reconcile(routed)
+            self._resyncs += 1
+            full = full or (self._resyncs - 1) % FULL_RESYNC_EVERY == 0
+            prints = get_scheduler().fingerprints()
+            if prints is not None:
+                wanted, routes = runtime.desired_marks(), routed.routes()
+                marks = {app: (prints.get(app), wanted.get(app), routes.get(app)) for app in apps}
+                if not full:
+                    apps = [app for app in apps if app in self._unsettled or self._marks.get(app) != marks[app]]
+                self._marks = marks
+            else:
+                self._marks = {}
         except SchedulerError as exc:  # the engine restarts: its events will resync when it is back
             log.warning("resync failed: %s", exc)
             return
@@ -216,7 +236,7 @@ class Reconciler:
         while not self.stop.is_set():
             try:
                 self._stream = get_scheduler().events()
-                self.resync()  # whatever happened while no stream was open
+                self.resync(full=True)  # whatever happened while no stream was open
                 wait = EVENTS_RECONNECT[0]
                 for app in self._stream:
                     self.queue.add(app)
@@ -245,6 +265,7 @@ class Reconciler:
 
     def sync(self, app: str) -> float | None:
         """Converge one app; the seconds after which to look at it again, or None."""
+        self._unsettled.add(app)
         try:
             report = runtime.reconcile_app(app, blocking=False, owner=self.owner)
         except LockBusy:
@@ -266,6 +287,7 @@ class Reconciler:
             boots = self._boots[app] = self._boots.get(app, 0) + 1
             return min(BOOT_RECHECK[1], BOOT_RECHECK[0] * 2 ** (boots - 1))
         self._boots.pop(app, None)
+        self._unsettled.discard(app)
         return None
 
     # -- the whole ----------------------------------------------------------------------------------

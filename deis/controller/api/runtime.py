@@ -349,6 +349,23 @@ def reconcile(workers: int = RECONCILE_WORKERS) -> dict:
     return report
 
 
+def desired_marks() -> dict[str, tuple]:
+    """{app: what the database wants of it}, in three queries: its structure and update stamp,
+    its newest release's version and state, and its rollout's generations. A resync compares
+    them (with the engine's fingerprints and the router's routes) with the previous resync's."""
+    from django.db.models import Max
+
+    newest = {row["app_id"]: row["version"] for row in
+              Release.objects.values("app_id").annotate(version=Max("version"))}
+    states = {(app_id, version): state for app_id, version, state in
+              Release.objects.filter(version__in=set(newest.values())).values_list("app_id", "version", "state")}
+    rolled = {app_id: (generation, observed, phase) for app_id, generation, observed, phase in
+              Rollout.objects.values_list("app_id", "generation", "observed", "phase")}
+    return {app_id: (repr(structure), str(updated), newest.get(pk), states.get((pk, newest.get(pk))),
+                     rolled.get(app_id))
+            for pk, app_id, structure, updated in App.objects.values_list("pk", "id", "structure", "updated")}
+
+
 def apps_to_reconcile(routed: Router) -> list[str]:
     """Every app the database, the engine or the router knows: reconcile_app removes what is left
     of one the database no longer has."""
