@@ -44,7 +44,7 @@ BUSY_RECHECK = 0.5
 FAILURE_BACKOFF = (1.0, 30.0)
 EVENTS_RECONNECT = (0.2, 1.0)  # a refused connect to the engine costs nothing: look often
 DB_POLL = 0.5
-FULL_RESYNC_EVERY = 6  # resyncs: one in six looks at every app, changed or not (a minute by default)
+FULL_RESYNC_EVERY = 30  # resyncs: one in 30 looks at every app, changed or not (5 minutes by default)
 
 
 class WorkQueue:
