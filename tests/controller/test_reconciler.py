@@ -218,6 +218,9 @@ def test_a_resync_leaves_alone_the_apps_in_which_nothing_changed(engine, alice, 
     engine.fingerprints = lambda: dict(prints)
     reconciler = follower.Reconciler(interval=10, workers=1, run_jobs=False)
     monkeypatch.setattr(follower, "FULL_RESYNC_EVERY", 1000)  # the first resync is full, no other
+    # A resync closes its thread's connection (the deployer's threads); here it is the test's own.
+    from django.db import connections
+    monkeypatch.setattr(connections["default"], "close", lambda: None)
 
     def queued():
         taken = []
