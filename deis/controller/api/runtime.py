@@ -11,7 +11,6 @@ running it, so two changes of one app queue (the later release wins, never a mix
 from __future__ import annotations
 
 import logging
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -19,7 +18,6 @@ from django import db
 
 from django.conf import settings
 
-from deis.builder.repos import repo_path
 from deis.logger import LogStore, format_line, platform_line
 from deis.router import Certificate as RouteCertificate, Route, Router, RouterError
 from deis.scheduler import (Convergence, DeployError, Endpoint, LockBusy, ReleaseSpec, Restart, SchedulerError,
