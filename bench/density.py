@@ -79,27 +79,25 @@ def used_bytes() -> int:
     return info["MemTotal"] - info["MemAvailable"]
 
 
-def rss_of(pid: int) -> int:
+def _proc_bytes(path: str, key: str) -> int:
+    """A `key:  N kB` line of a /proc file, in bytes (0 when the process is gone)."""
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return 0
-
-
-def pss_of(pid: int) -> int:
-    """Proportional set size: shared pages counted once over the processes sharing them."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
+                if line.startswith(key):
                     return int(line.split()[1]) * 1024
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         pass
     return 0
+
+
+def rss_of(pid: int) -> int:
+    return _proc_bytes(f"/proc/{pid}/status", "VmRSS:")
+
+
+def pss_of(pid: int) -> int:
+    """Proportional set size: shared pages counted once over the processes sharing them."""
+    return _proc_bytes(f"/proc/{pid}/smaps_rollup", "Pss:")
 
 
 def children() -> dict[int, list[int]]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from deis.images import image_repository  # the rule of where an app's images live (destroy removes them)
+
 # Receives the build's output a line at a time (no trailing newline), as it happens.
 Output = Callable[[str], None]
 
@@ -55,11 +57,6 @@ def build_labels(data_dir: Path) -> dict[str, str]:
     those a killed builder left. Commits blank them (a label cannot be deleted), so that containers
     run from an app's image never carry them."""
     return {"io.deis.builder.build-container": str(Path(data_dir).resolve())}
-
-
-def image_repository(app: str) -> str:
-    """Where an app's built images live; `deis destroy` removes the images of this repository."""
-    return f"deis-apps/{app}"
 
 
 def image_name(app: str, sha: str) -> str:
