@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 up: $(VENV)/.installed
 	@scripts/link-cli.sh
 	@scripts/docker.sh
-	@scripts/nginx.sh >/dev/null
+	@scripts/haproxy.sh >/dev/null
 	@$(PY) -m deis.stack
 	@$(PY) -m deis.platform up
 

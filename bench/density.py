@@ -311,7 +311,7 @@ def report(res: dict) -> str:
     beyond = per_app - own
     lines = [
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {m['cpu']} ({m['nproc']} CPUs, "
-        f"{m['mem_gib']:.1f} GiB, kernel {m['kernel']}), Docker {m['docker']}, nginx {m['nginx']}, commit "
+        f"{m['mem_gib']:.1f} GiB, kernel {m['kernel']}), Docker {m['docker']}, {m['router']}, commit "
         f"{m['commit']}; userns-remap on, a network per app, "
         f"{res['apps']} apps of {(res['apps'] + APPS_PER_TENANT - 1) // APPS_PER_TENANT} tenants, one web "
         "process each (busybox httpd, 2 MB image).",

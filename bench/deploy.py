@@ -4,7 +4,7 @@
     .venv/bin/python bench/deploy.py            # prints a markdown table (~4 minutes)
     .venv/bin/python bench/deploy.py --write    # ... and updates docs/benchmarks.md
 
-It runs a whole platform of its own as tests/builder/conftest.py does: a Router (nginx) on free
+It runs a whole platform of its own as tests/builder/conftest.py does: a Router (HAProxy) on free
 ports, a controller (`start_live_controller`, gunicorn) with the Docker scheduler in a namespace of
 its own, and the builder's SSH server (`python -m deis.builder serve`) on a free port, all with one
 temporary data directory; one user with an ed25519 key pushes with real git over real SSH. A push is
@@ -604,7 +604,7 @@ def report(m: dict, res: dict, args) -> str:
         f"(the run took {m.get('duration_s', 0):.0f} s)",
         shared_line(res, args),
         f"- Software: Docker Engine {m['docker']}, git {m['git']}, Python {m['python']}; code: commit {m['commit']}",
-        "- Platform: as tests/builder/conftest.py runs it: `deis.router.Router` (nginx) on free ports, a "
+        "- Platform: as tests/builder/conftest.py runs it: `deis.router.Router` (HAProxy) on free ports, a "
         "controller from `tests.conftest.start_live_controller` (gunicorn, SQLite) with DEIS_SCHEDULER=docker in "
         f"a namespace of its own (DEIS_SETTLE={args.settle:g}, DEIS_STOP_GRACE={args.grace:g}), the builder's SSH "
         "server (`python -m deis.builder serve`) on a free port; one user with an ed25519 key pushes with git "

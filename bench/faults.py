@@ -54,7 +54,7 @@ def report(m: dict, figures: dict, bare: list[float]) -> str:
         rows.append(f"| {scenario} | {sent} | {seconds:.2f} | {ratio} |")
     return "\n".join([
         f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, commit {m['commit']}: {m['nproc']} x {m['cpu']}, "
-        f"{m['mem_gib']:.1f} GiB, kernel {m['kernel']}, Docker {m['docker']}, nginx {m['nginx']}, "
+        f"{m['mem_gib']:.1f} GiB, kernel {m['kernel']}, Docker {m['docker']}, {m['router']}, "
         f"Python {m['python']}, load before {m['load']}.",
         "",
         f"Baseline: one bare `docker run -d` of the busybox test image until it answers HTTP, "

@@ -520,7 +520,7 @@ class Supervised:
             except (requests.RequestException, OSError):
                 pass
             time.sleep(0.02)
-        return {"target": target, "program": self.program(target) if target != "router" else "nginx",
+        return {"target": target, "program": self.program(target) if target != "router" else "haproxy",
                 "old_pid": pid, "new_pid": new_pid, "killed": len(victims), "pid_s": t_pid, "ready_s": t_ready,
                 "pause_s": pause}
 
@@ -567,8 +567,8 @@ def report(m: dict, res: dict, args) -> str:
         "",
         f"- Machine: {m['nproc']} CPUs ({m['cpu']}), {m['mem_gib']:.1f} GiB RAM, kernel {m['kernel']}; "
         f"load average when the run began: {m['load']}",
-        f"- Software: Docker Engine {m['docker']}, {m['nginx']}, Python {m['python']}; code: commit {m['commit']}",
-        "- Platform for 1 and 2: as tests/e2e/conftest.py runs it: `deis.router.Router` (nginx) on free ports, "
+        f"- Software: Docker Engine {m['docker']}, {m['router']}, Python {m['python']}; code: commit {m['commit']}",
+        "- Platform for 1 and 2: as tests/e2e/conftest.py runs it: `deis.router.Router` (HAProxy) on free ports, "
         "a controller from `tests.conftest.start_live_controller` (gunicorn, SQLite, 2 workers x 8 threads), "
         "a logger and a deployer (`python -m deis.controller deploy`) as `deis.platform.Daemon`s with the "
         f"controller's environment; DEIS_SCHEDULER=docker in a namespace of its own, DEIS_SETTLE={args.settle:g}, "
@@ -666,11 +666,11 @@ def report(m: dict, res: dict, args) -> str:
         "switches to both new web processes in one step: *first* and *only new* coincide.",
         "",
         f"**3. SIGKILL of each platform process.** A supervised platform (`python -m deis.platform up`: "
-        "supervisord runs the controller, router (nginx in the foreground), logger, deployer and builder) "
+        "supervisord runs the controller, router (HAProxy in the foreground), logger, deployer and builder) "
         "in a data directory, ports and namespace of its own, "
         f"DEIS_RECONCILE_INTERVAL {res['interval'] or 'unset (default 10 s)'}, one app at web=1. "
         "Each process is SIGKILLed with its process group (the controller: gunicorn's master and workers; "
-        "the router: nginx's master and workers) once every program has been RUNNING for supervisor's "
+        "the router: HAProxy's master and worker) once every program has been RUNNING for supervisor's "
         "startsecs; *pid*: until a new pid is there (supervisord's `getAllProcessInfo`, the router's "
         "pid file); *working*: until the old processes are gone and the new one does its job (controller: "
         "`/healthz` answers 200; deployer: its wake socket `deployer.sock` takes a datagram again; builder: its SSH banner; router: "

@@ -4,7 +4,7 @@
     .venv/bin/python bench/runtime.py            # prints a markdown table
     .venv/bin/python bench/runtime.py --write    # ... and updates docs/benchmarks.md
 
-It runs a whole platform as tests/e2e/test_runtime_api.py does: a Router (nginx) on free ports, a
+It runs a whole platform as tests/e2e/test_runtime_api.py does: a Router (HAProxy) on free ports, a
 controller (`start_live_controller`, gunicorn) with the Docker scheduler in a namespace of its own,
 and the busybox test image (`tests/scheduler/busybox_image.py`). One app is deployed with the
 Procfile `web: echo $DEIS_RELEASE > /www/r; hostname > /www/h; exec httpd -f -p $PORT -h /www`, so
@@ -24,9 +24,9 @@ baseline measured in the same run:
    the app's single web container directly (web=1), alternating; the median of the runs. Each run
    gets a fresh release on a port of its own (PORT config var): busybox httpd closes every
    connection, and the TIME_WAITs of one run would otherwise starve the next of ephemeral ports.
-   Twice: with wrk, nginx and the app sharing every CPU, and with the app on a CPU of its own
-   (`docker update --cpuset-cpus`) while wrk and nginx (master and workers) are pinned to another:
-   on a machine of two CPUs, every cycle nginx spends is otherwise taken from the app itself, so
+   Twice: with wrk, HAProxy and the app sharing every CPU, and with the app on a CPU of its own
+   (`docker update --cpuset-cpus`) while wrk and HAProxy (master and workers) are pinned to another:
+   on a machine of two CPUs, every cycle HAProxy spends is otherwise taken from the app itself, so
    only the second says whether the router limits what the app can serve.
 
 Everything it starts (containers labelled with its namespace, router, controller) is removed at the
@@ -239,11 +239,11 @@ class Platform:
         return c, address_of(c), int(c.labels[f"{self.namespace}.port"])
 
 
-APP_CPU, ROUTER_CPU = "1", 0  # the pinned router runs: the app alone on CPU 1, wrk and nginx on CPU 0
+APP_CPU, ROUTER_CPU = "1", 0  # the pinned router runs: the app alone on CPU 1, wrk and HAProxy on CPU 0
 
 
-def pin_nginx(router: Router, cpus: set[int]) -> None:
-    """Set the CPU affinity of nginx's master and workers (new workers inherit the master's)."""
+def pin_router(router: Router, cpus: set[int]) -> None:
+    """Set the CPU affinity of HAProxy's master and workers (new workers inherit the master's)."""
     master = router.master_pid()
     workers = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
     for pid in [master, *map(int, workers)]:
@@ -272,7 +272,7 @@ def machine(client) -> dict:
             cpu = line.split(":", 1)[1].strip()
             break
     mem_kb = re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())
-    nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True)
+    haproxy = subprocess.run(["haproxy", "-v"], capture_output=True, text=True)
     wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip() or "?"
@@ -283,7 +283,7 @@ def machine(client) -> dict:
         "mem_gib": int(mem_kb.group(1)) / 1024 / 1024 if mem_kb else 0,
         "kernel": platform.release(),
         "docker": client.version().get("Version", "?"),
-        "nginx": (nginx.stderr or nginx.stdout).strip().replace("nginx version: ", ""),
+        "router": ((haproxy.stdout or haproxy.stderr).strip().splitlines() or ["HAProxy ?"])[0].split(" - ")[0],
         "wrk": (wrk.stdout + wrk.stderr).split(" Copyright")[0].strip(),
         "python": platform.python_version(),
         "commit": commit + (" (deis/ modified)" if dirty else ""),
@@ -329,9 +329,9 @@ def report(m: dict, res: dict, args) -> str:
         "",
         f"- Machine: {m['nproc']} CPUs ({m['cpu']}), {m['mem_gib']:.1f} GiB RAM, kernel {m['kernel']}; "
         f"load average when the run began: {m['load']}",
-        f"- Software: Docker Engine {m['docker']}, {m['nginx']}, {m['wrk']}, Python {m['python']}; "
+        f"- Software: Docker Engine {m['docker']}, {m['router']}, {m['wrk']}, Python {m['python']}; "
         f"code: commit {m['commit']}",
-        "- Platform: as tests/e2e/test_runtime_api.py runs it: `deis.router.Router` (nginx) on free ports, a "
+        "- Platform: as tests/e2e/test_runtime_api.py runs it: `deis.router.Router` (HAProxy) on free ports, a "
         "controller from `tests.conftest.start_live_controller` (gunicorn, SQLite, 2 workers x 8 threads) with "
         f"DEIS_SCHEDULER=docker in a namespace of its own, DEIS_SETTLE={args.settle:g}, "
         f"DEIS_STOP_GRACE={args.grace:g}; image: the busybox test image (`tests/scheduler/busybox_image.py`), "
@@ -356,12 +356,12 @@ def report(m: dict, res: dict, args) -> str:
         "the host: each run therefore gets a fresh release listening on a port of its own (PORT config "
         "var), else a run inherits the previous one's TIME_WAITs and crawls (~400 rps) once the ephemeral "
         f"ports towards the container are used up. {len(direct)} runs each, alternating which goes first, "
-        "median. Two placements, interleaved: *shared*: wrk, nginx and the container all use both CPUs; "
+        "median. Two placements, interleaved: *shared*: wrk, HAProxy and the container all use both CPUs; "
         f"*app on its own CPU*: the container is limited to CPU {APP_CPU} (`docker update --cpuset-cpus "
-        f"{APP_CPU}`, for direct and routed runs alike) while wrk (`taskset -c {ROUTER_CPU}`) and nginx's master "
+        f"{APP_CPU}`, for direct and routed runs alike) while wrk (`taskset -c {ROUTER_CPU}`) and HAProxy's master "
         f"and workers (`sched_setaffinity`) run on CPU {ROUTER_CPU}. Why both: the router's cost is CPU time "
-        "(nginx does 13 system calls per request here, an upstream connect included, and its access log "
-        "costs nothing measurable); when everything shares two CPUs every cycle nginx spends is taken from "
+        "(HAProxy does 13 system calls per request here, an upstream connect included, and its access log "
+        "costs nothing measurable); when everything shares two CPUs every cycle HAProxy spends is taken from "
         "the app, when the app has a CPU of its own the figure says whether the router limits what the "
         "app can serve.",
         "",
@@ -397,9 +397,9 @@ def report(m: dict, res: dict, args) -> str:
         "| target (web=1) | rps | p50 ms | p99 ms | rps / direct | p99 / direct | errors |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         target_row("shared CPUs: container direct (baseline)", direct, direct),
-        target_row("shared CPUs: router (nginx, Host header)", routed, direct),
+        target_row("shared CPUs: router (HAProxy, Host header)", routed, direct),
         target_row("app on its own CPU: container direct (baseline)", direct_pinned, direct_pinned),
-        target_row("app on its own CPU: router (nginx, Host header)", routed_pinned, direct_pinned),
+        target_row("app on its own CPU: router (HAProxy, Host header)", routed_pinned, direct_pinned),
         "",
         f"Router runs (rps): shared CPUs: direct {', '.join(fmt(r['rps'], 0) for r in direct)}; "
         f"router {', '.join(fmt(r['rps'], 0) for r in routed)}. App on its own CPU: direct "
@@ -485,11 +485,11 @@ def main(argv=None) -> int:
             if not pinned:
                 return wrk_against(target, address, port, duration, False)
             container.update(cpuset_cpus=APP_CPU)
-            pin_nginx(router, {ROUTER_CPU})
+            pin_router(router, {ROUTER_CPU})
             try:
                 return wrk_against(target, address, port, duration, True)
             finally:
-                pin_nginx(router, set(range(os.cpu_count() or 1)))
+                pin_router(router, set(range(os.cpu_count() or 1)))
 
         def wrk_against(target: str, address: str, port: int, duration: float, pinned: bool) -> dict:
             if target == "direct":

@@ -2,8 +2,8 @@
 
 Each data directory gets a supervisord of its own (`supervisor` from PyPI, in the venv): config,
 unix socket, pid file and log under the data directory, so several platforms (tests run many) never
-share one. It runs the controller (gunicorn in the foreground), the router (nginx in the
-foreground, see `run_router`), the logger, the deployer and the builder, and restarts any of them
+share one. It runs the controller (gunicorn in the foreground), the router (HAProxy's master in
+the foreground, see `run_router`), the logger, the deployer and the builder, and restarts any of them
 that dies, with supervisor's backoff. `up` starts supervisord when it is not running and then every
 program that is not running; it never stops or restarts a program that runs (it judges the process
 by supervisor's state, not by one slow request). `down` stops the programs and supervisord.
@@ -217,8 +217,8 @@ def programs(controller: Controller) -> list[Program]:
     python, data_dir = sys.executable, controller.data_dir
     return [
         Program("controller", controller.argv(), stopwaitsecs=35),  # gunicorn's graceful timeout is 30 s
-        # nginx: SIGQUIT is its graceful stop (open requests finish; SIGKILL after stopwaitsecs).
-        Program("router", [python, "-m", "deis.platform", "router"], stopwaitsecs=15, stopsignal="QUIT"),
+        # HAProxy's master: SIGUSR1 is its graceful stop (open requests finish; SIGKILL after stopwaitsecs).
+        Program("router", [python, "-m", "deis.platform", "router"], stopwaitsecs=15, stopsignal="USR1"),
         Program("logger", [python, "-m", "deis.logger", "--data-dir", str(data_dir)]),
         Program("deployer", [python, "-m", "deis.controller", "deploy"]),
         Program("builder", [python, "-m", "deis.builder", "serve"]),
@@ -332,7 +332,7 @@ class Supervisor:
                 "stopasgroup=true", "killasgroup=true",
                 "redirect_stderr=true", f"stdout_logfile={value(logs / (program.name + '.log'))}",
                 f"stdout_logfile_maxbytes={self.log_bytes}", f"stdout_logfile_backups={self.log_backups}",
-                # DEIS_ROUTER_SUPERVISED: the programs' Routers (the deployer's) never start an nginx of
+                # DEIS_ROUTER_SUPERVISED: the programs' Routers (the deployer's) never start a HAProxy of
                 # their own, they wait for the router program's (deis.router.Router.start).
                 'environment=PYTHONUNBUFFERED="1",DEIS_ROUTER_SUPERVISED="1"', "",
             ]
@@ -476,7 +476,7 @@ def stop_unsupervised(controller: Controller, supervisor: Supervisor) -> list[st
                        ("builder", [python, "-m", "deis.builder", "serve"])):
         if Daemon(name, argv, controller.data_dir).stop():
             stopped.append(f"the {name} (started without supervisord)")
-    # A router nginx that runs without supervisord is left alone: the router program takes over
+    # A router HAProxy that runs without supervisord is left alone: the router program takes over
     # from it when it starts (Router.run), with no gap of minutes in which nothing serves the apps.
     return stopped
 
@@ -495,20 +495,17 @@ def controller_from_env() -> Controller:
 
 
 def router_from_env(**options):
-    """The router of DEIS_DATA_DIR on DEIS_ROUTER_PORT and DEIS_ROUTER_HTTPS_PORT, as the controller
-    and the deployer (deis.controller.settings) configure it: supervisord's programs share `up`'s
-    environment, so the nginx it runs and the one they reload are the same."""
-    from deis.router import Router
+    """The router of DEIS_DATA_DIR, with the settings deis.router.settings reads: supervisord's
+    programs share `up`'s environment, so the HAProxy it runs and the one the deployer changes
+    are the same."""
+    from deis.router import Router, settings
 
-    https = os.environ.get("DEIS_ROUTER_HTTPS_PORT", "443")
-    return Router(default_data_dir(), http_port=int(os.environ.get("DEIS_ROUTER_PORT", "80")),
-                  https_port=int(https) if https != "0" else None, nginx=os.environ.get("DEIS_NGINX") or None,
-                  **options)
+    return Router(default_data_dir(), **{**settings.from_environment(), **options})
 
 
 def run_router() -> int:
-    """supervisord's router program: write the router's configuration from its last good routes and
-    become nginx in the foreground, with the router's prefix, config and pid file (Router.run)."""
+    """supervisord's router program: write the router's files from its last good routes and become
+    HAProxy's master in the foreground (Router.run)."""
     from deis.router import RouterError
 
     try:
@@ -529,12 +526,12 @@ def up() -> int:
     os.environ.setdefault("DEIS_SCHEDULER", "docker")
     controller, router = controller_from_env(), router_from_env()
     supervisor = Supervisor(controller.data_dir)
-    nginx = router.nginx  # installs nginx (scripts/nginx.sh) when it is missing, before anything starts
+    haproxy = router.haproxy  # installs HAProxy (scripts/haproxy.sh) when it is missing, before anything starts
     if supervisor.pid() is None:
         for what in stop_unsupervised(controller, supervisor):
             print(f"Stopped {what}.")
         supervisor.start(programs(controller), {**controller.env(), "DEIS_CONTROLLER_URL": controller.url,
-                                                "DEIS_NGINX": nginx})
+                                                "DEIS_HAPROXY": haproxy})
     else:
         for name in supervisor.update(programs(controller)):
             print(f"Stopped the {name} (a program of an older supervisord config).")
@@ -670,7 +667,7 @@ def status() -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="deis-platform", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["up", "down", "status", "router", "admin"],
-                        help="router: supervisord's router program (nginx in the foreground); "
+                        help="router: supervisord's router program (HAProxy in the foreground); "
                              "admin USERNAME: make USERNAME an administrator (created when missing)")
     parser.add_argument("username", nargs="?", help="admin: the user to make an administrator")
     args = parser.parse_args(argv)

@@ -5,9 +5,9 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 status=0
 
-echo "=== Services the tests use: Docker Engine, nginx"
+echo "=== Services the tests use: Docker Engine, HAProxy"
 scripts/docker.sh || status=1
-if [ -x scripts/nginx.sh ]; then scripts/nginx.sh || status=1; fi
+scripts/haproxy.sh >/dev/null || status=1
 
 echo "=== Test suite on SQLite"
 $PY -m pytest tests -q -p no:cacheprovider || status=1

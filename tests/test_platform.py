@@ -75,11 +75,11 @@ def test_up_is_idempotent_and_down_stops_it(tmp_path):
         assert state.returncode == 0, state.stdout
         pids = dict(re.findall(r"^(\S+) .*\bpid (\d+)", state.stdout, re.M))
         assert set(pids) == {"controller", "router", "logger", "deployer", "builder", "supervisord"}
-        # nginx's master is supervisord's child (in the foreground), with the router's config and pid file
+        # HAProxy's master is supervisord's child (in the foreground), with the router's config and pid file
         assert Path(f"/proc/{pids['router']}/stat").read_text().split(") ", 1)[1].split()[1] == pids["supervisord"]
-        assert (tmp_path / "router" / "nginx.pid").read_text().strip() == pids["router"]
-        assert "daemon off;" in Path(f"/proc/{pids['router']}/cmdline").read_bytes().decode(errors="replace")
-        # ... and the deployer knows it: its Router waits for that nginx instead of starting one
+        assert (tmp_path / "router" / "haproxy.pid").read_text().split()[0] == pids["router"]
+        assert "\0-db" in Path(f"/proc/{pids['router']}/cmdline").read_bytes().decode(errors="replace")
+        # ... and the deployer knows it: its Router waits for that HAProxy instead of starting one
         assert b"DEIS_ROUTER_SUPERVISED=1" in Path(f"/proc/{pids['deployer']}/environ").read_bytes().split(b"\0")
 
         second = platform("up", env)

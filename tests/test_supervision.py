@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from deis.router.router import STATUS_HOST
 from tests.test_platform import gone, platform, platform_env, ssh_banner
 
 PROGRAMS = ("controller", "router", "logger", "deployer", "builder")
@@ -52,8 +51,8 @@ def children(pid: int) -> list[int]:
 
 def serves(name: str, env: dict, old_workers: list[int]) -> bool:
     """Does the new process do its job: the controller answers (from new workers: the killed
-    master's orphans are gone), the router too (nginx's orphaned workers hold its port until they
-    are gone), the builder's SSH server greets."""
+    master's orphans are gone), the router too (HAProxy's worker of the killed master is gone and
+    the new one serves its files), the builder's SSH server greets."""
     if name == "controller":
         if not all(gone(worker) for worker in old_workers):
             return False
@@ -64,13 +63,15 @@ def serves(name: str, env: dict, old_workers: list[int]) -> bool:
     if name == "router":
         if not all(gone(worker) for worker in old_workers):
             return False
+        from deis.router import Router
+
+        port = env["DEIS_ROUTER_PORT"]
         try:
-            port = env["DEIS_ROUTER_PORT"]
             unknown = requests.get(f"http://127.0.0.1:{port}/", headers={"Host": "nope.localhost"}, timeout=1)
-            generation = requests.get(f"http://127.0.0.1:{port}/generation", headers={"Host": STATUS_HOST}, timeout=1)
         except requests.RequestException:
             return False
-        return unknown.status_code == 404 and generation.status_code == 200 and generation.text.strip().isdigit()
+        return unknown.status_code == 404 and Router(Path(env["DEIS_DATA_DIR"]), http_port=int(port),
+                                                     install=False).serving()
     if name == "builder":
         try:
             return ssh_banner(int(env["DEIS_BUILDER_PORT"]), wait=0).startswith(b"SSH-2.0-")
@@ -104,24 +105,26 @@ def test_a_killed_process_is_back_by_itself(running, name):
 
 
 def masters(data_dir: Path) -> list[int]:
-    """The live nginx masters of this data directory's router."""
-    conf = str(data_dir / "router" / "nginx.conf")
-    found = []
+    """The live HAProxy masters of this data directory's router (its workers share the command
+    line: a master is one whose parent is not one of them)."""
+    conf = str(data_dir / "router" / "haproxy.cfg")
+    found: dict[int, int] = {}
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
+            ppid = int((proc / "stat").read_text().split(") ", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
-        if "nginx: master process" in title and conf in title and not gone(int(proc.name)):
-            found.append(int(proc.name))
-    return found
+        if "haproxy" in title and conf in title and not gone(int(proc.name)):
+            found[int(proc.name)] = ppid
+    return sorted(pid for pid, ppid in found.items() if ppid not in found)
 
 
-def test_the_deployers_router_never_starts_a_second_nginx(running):
+def test_the_deployers_router_never_starts_a_second_haproxy(running):
     """The deployer starts the router when it finds it down (Router.start); supervisord restarts
     it at the same time. Supervised (DEIS_ROUTER_SUPERVISED, which `up` gives its programs), a
-    Router waits for supervisord's nginx instead; one that is not (an older deployer) loses to the
-    router program, which takes over. Either way one nginx serves, supervisord's."""
+    Router waits for supervisord's HAProxy instead; one that is not (an older deployer) loses to
+    the router program, which takes over. Either way one HAProxy serves, supervisord's."""
     from deis.router import Router, RouterError
 
     env, data_dir = running
@@ -147,27 +150,29 @@ def test_the_deployers_router_never_starts_a_second_nginx(running):
         assert requests.get(f"http://127.0.0.1:{port}/", headers={"Host": "nope.localhost"}, timeout=5).status_code == 404
 
 
-def test_reloads_reach_the_supervised_nginx(running):
-    """A reload, by the deployer's Router (SIGHUP to the pid file's master) or `nginx -s reload`,
-    is taken by supervisord's nginx in place: same master, new generation."""
-    from deis.router import Router
+def test_route_changes_and_reloads_reach_the_supervised_haproxy(running):
+    """A route change by the deployer's Router reaches supervisord's HAProxy at runtime (the same
+    worker serves it); a reload (its master CLI's `reload`) is taken in place: same master."""
+    from deis.router import Route, Router
+    from deis.router.runtime_api import RuntimeAPI
 
     env, data_dir = running
     port = int(env["DEIS_ROUTER_PORT"])
     pid = status_of(env)["router"]["pid"]
     routed = Router(data_dir, http_port=port, https_port=None, install=False, supervised=True)
-
-    def served() -> int:
-        answer = requests.get(f"http://127.0.0.1:{port}/generation", headers={"Host": STATUS_HOST}, timeout=5)
-        return int(answer.text)
-
-    result = routed.update({})  # the same routes, a new generation
-    assert result.reloaded, result
-    assert served() >= result.generation
-    reload = subprocess.run([*routed.argv(foreground=True), "-s", "reload"], capture_output=True, text=True)
-    assert reload.returncode == 0, reload.stderr
+    worker = routed.api.raw("show info").split("Pid: ", 1)[1].split()[0]
+    result = routed.update({"supervised": Route("supervised", ["supervised.localhost"], [("127.0.0.1", 9)])})
+    assert result.ok and not result.reloaded, result
+    assert routed.api.raw("show info").split("Pid: ", 1)[1].split()[0] == worker
+    assert requests.get(f"http://127.0.0.1:{port}/", headers={"Host": "supervised.localhost"}, timeout=5).status_code == 503
+    RuntimeAPI(routed.root / "master.sock").raw("reload")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and routed.api.raw("show info").split("Pid: ", 1)[1].split()[0] == worker:
+        time.sleep(0.05)
+    assert routed.api.raw("show info").split("Pid: ", 1)[1].split()[0] != worker  # a new worker
     assert status_of(env)["router"]["pid"] == pid and routed.master_pid() == pid  # reloaded, not restarted
-    assert served() >= result.generation
+    assert routed.serving()
+    routed.update({"supervised": None})  # (the deployer's resync removes it too: no such app)
 
 
 class SlowRegistration:

@@ -68,7 +68,7 @@ JOB_WORKERS = max(1, int(os.environ.get("DEIS_JOB_WORKERS", "8")))
 JOBS_PER_USER = max(1, int(os.environ.get("DEIS_JOBS_PER_USER", "3")))
 WAITED_JOBS = max(0, int(os.environ.get("DEIS_WAITED_JOBS", "1")))
 JOB_OUTPUT_LIMIT = 1 << 20  # bytes of a one-off's output the controller keeps (the newest)
-# The router (nginx) the controller configures; `deis-platform up` starts it on these ports.
+# The router (HAProxy) the controller configures; `deis-platform up` starts it on these ports.
 ROUTER_HTTP_PORT = int(os.environ.get("DEIS_ROUTER_PORT", "80"))
 ROUTER_HTTPS_PORT = int(os.environ.get("DEIS_ROUTER_HTTPS_PORT", "443"))
 

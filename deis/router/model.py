@@ -1,11 +1,11 @@
-"""What the router is told: plain data about apps, and the checks made before nginx sees it.
+"""What the router is told: plain data about apps, and the checks made before HAProxy sees it.
 
 The checks refuse what would let one app's input change the meaning of the configuration (a host
 name with `;` or `{`, a path outside the router's own directory). A certificate is never a reason to
 refuse a route: one that `tls.problem` finds unfit (unreadable, a key not its own or too weak, a
 name that is not a host name) is left out of it, so the app's hosts and upstreams still go live.
-Anything subtler - an upstream name that does not resolve - is left to `nginx -t`, which the router
-runs on every new configuration before it goes live.
+Anything subtler - a certificate HAProxy refuses although it passed these checks - is found when
+HAProxy is given it, and left out then.
 """
 
 from __future__ import annotations
@@ -81,7 +81,9 @@ class Route:
     upstreams: (address, port) of the app's healthy web containers - none means 503;
     certificates: served by SNI to the hosts they cover;
     backups: (address, port) used only when no upstream answers (a rollout's old processes while
-    its new ones prove they stay up).
+    its new ones prove they stay up);
+    maintenance: every request answers 503 with the maintenance page;
+    allow: networks (CIDR) whose clients may use the app; empty: everybody.
     """
 
     app: str
@@ -89,6 +91,8 @@ class Route:
     upstreams: list[tuple[str, int]] = field(default_factory=list)
     certificates: list[Certificate] = field(default_factory=list)
     backups: list[tuple[str, int]] = field(default_factory=list)
+    maintenance: bool = False
+    allow: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,7 +102,8 @@ class Route:
         return cls(app=data["app"], hosts=list(data["hosts"]),
                    upstreams=[(str(h), int(p)) for h, p in data.get("upstreams", [])],
                    certificates=[Certificate(**c) for c in data.get("certificates", [])],
-                   backups=[(str(h), int(p)) for h, p in data.get("backups", [])])
+                   backups=[(str(h), int(p)) for h, p in data.get("backups", [])],
+                   maintenance=bool(data.get("maintenance", False)), allow=list(data.get("allow", [])))
 
 
 def certificate_problems(route: Route) -> list[str]:
@@ -131,8 +136,16 @@ def validate(route: Route) -> Route:
     upstreams = _upstreams(route.upstreams)
     backups = [b for b in _upstreams(route.backups) if b not in upstreams] if upstreams else []
     certificates = [c for c in route.certificates if isinstance(c, Certificate) and c.problem() is None]
+    allow = []
+    for net in route.allow or []:
+        try:
+            normal = str(ipaddress.ip_network(str(net).strip(), strict=False))
+        except ValueError:
+            raise InvalidRoute(f"invalid address or network {net!r}") from None
+        if normal not in allow:
+            allow.append(normal)
     return Route(app=route.app, hosts=hosts, upstreams=upstreams, certificates=certificates,
-                 backups=backups)
+                 backups=backups, maintenance=bool(route.maintenance), allow=allow)
 
 
 def _upstreams(items) -> list[tuple[str, int]]:

@@ -1,26 +1,28 @@
-"""The router: one nginx master of the platform's own, configured from the routes of the apps.
+"""The router: one HAProxy of the platform's own, whose routes change at runtime, never by a reload.
 
-Layout under `<data_dir>/router/` (nginx's prefix):
+Layout under `<data_dir>/router/`:
 
-    nginx.conf          symlink to the live generation's nginx.conf (what `-c` names)
-    generations/N/      one full configuration: nginx.conf, apps/<app>.conf, certs/<app>/<i>.{crt,key}
-    state.json          the live generation number and each app's last good route (mode 0600)
-    nginx.pid, logs/, tmp/, lock
+    haproxy.cfg         settings, the listeners and N backend slots (`a0`..), with their servers
+    hosts.map           host -> slot;  wildcards.map: `.suffix` -> slot (longest first)
+    apps.map            slot -> app;   maintenance.map, allowlisted.map: slot -> 1
+    allow/<slot>.acl    the networks an allow-listed app takes requests from
+    certs.list          HAProxy's crt-list: a certificate file and the SNI names it is served for
+    certs/<app>.<i>.<hash>.pem   certificate and key (0600)
+    trusted.acl         proxies whose X-Forwarded-For is believed (DEIS_ROUTER_TRUSTED_PROXIES)
+    state.json          each app's last good route and slot (0600);  admin.sock: the runtime API
+    haproxy.pid, master.sock, lock
 
-nginx runs in one of two ways, with the same prefix, config and pid file (reloads are the same
-SIGHUP to the pid file's master either way): detached (`start()`, nginx's own daemon mode: tests and
-tools that run a router by themselves), or supervised (`run()`: the process becomes nginx in the
-foreground, `-g 'daemon off;'`, so that its supervisor - `deis-platform up`'s supervisord - sees it
-die and starts it again). A Router made with `supervised=True` (DEIS_ROUTER_SUPERVISED=1, which
-`deis-platform up` gives its programs) never starts a detached nginx: `start()` waits for the
-supervised one instead, so that the deployer and supervisord never start two.
+Every change (`update`, `apply`) is made live through HAProxy's runtime API: servers are added,
+drained (no new requests; those in flight finish, for up to `drain_timeout`) and deleted; map, ACL
+and crt-list entries are set. The files are rewritten too, so that a start or a restart serves the
+same. Only a change of the file itself (settings, more slots than the file has) reloads HAProxy,
+and a reload keeps idle keep-alive connections until their next answer (idle-close-on-response):
+no client of any app sees an error from any change. A runtime command that fails falls back to
+such a reload of the files.
 
-`apply()` renders a new generation, checks it with `nginx -t`, leaves out (or keeps at their last
-good route) the apps that make it fail, points the symlink at it in one rename and reloads nginx
-gracefully (SIGHUP: new workers take new connections, old ones finish what they have). It then
-waits until a fresh connection is answered by the new generation and no old worker accepts any
-more, so that callers can rely on the routes, and stop what the old ones routed to, as soon as it
-returns.
+HAProxy runs master-worker, in one of two ways with the same files: detached (`start()`, for
+tests and tools), or supervised (`run()`: this process becomes the master in the foreground, for
+supervisord). A Router made with `supervised=True` (DEIS_ROUTER_SUPERVISED=1) never starts one.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import http.client
+import ipaddress
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field, replace
@@ -41,180 +44,184 @@ from pathlib import Path
 from typing import NoReturn
 
 from .model import InvalidRoute, Route, certificate_problems, validate
-from .templates import app_template, main_template
+from .runtime_api import RuntimeAPI, RuntimeAPIError
+from .templates import MAINTENANCE_PAGE, config_template
 
-STATUS_HOST = "router.deis.invalid"
-KEEP_GENERATIONS = 3
-DRAIN_WAIT = 1.0  # seconds an apply waits at most for the old workers to finish their requests
-_SAFE_PATH = re.compile(r"^[^\"'\\$;{}\s#]+$")
+# What HAProxy logs of each request (the logger parses it: deis/logger/router_log.py). Fields are
+# key=value, separated by one space; `-` when unknown (app: no app has the host).
+LOG_FORMAT = ("deis-router app=%[var(txn.app)] status=%ST bytes_out=%B bytes_in=%U ms=%Ta "
+              "method=%HM path=%{+Q}HPO client=%ci server=%s rid=%[var(txn.rid)]")
+SLOT_CHUNK = 64  # backend slots come in chunks of this many: a new app reloads once per 64
+SERVER_CHECK = "check inter 3s fall 2 rise 1 observe layer4 error-limit 1 on-error mark-down"
+_SAFE_PATH = re.compile(r"^[^\"'\\$;{}\s#,()]+$")
+_SIZE = re.compile(r"^(\d+)([kKmMgG]?)$")
+_DRAIN = 0x18  # srv_admin_state bits: drain (forced or inherited)
+_MAINT = 0x67  # srv_admin_state bits: maintenance of any kind
+
+
+class _CertificateRefused(Exception):
+    """HAProxy refused a certificate file: the routes are worked out again without it."""
+
+    def __init__(self, path: str, why: str):
+        super().__init__(why)
+        self.path, self.why = path, why
 
 
 class RouterError(RuntimeError):
-    """The router cannot do what it was asked (nginx missing, port taken, base config refused...)."""
+    """The router cannot do what it was asked (HAProxy missing, port taken, config refused...)."""
 
 
 @dataclass
 class ApplyResult:
     generation: int = 0
     applied: list[str] = field(default_factory=list)  # apps live with the route given now
-    rejected: dict[str, str] = field(default_factory=dict)  # app -> why (nginx's message, or ours)
+    rejected: dict[str, str] = field(default_factory=dict)  # app -> why
     kept: list[str] = field(default_factory=list)  # rejected apps still served by their last good route
     dropped: list[str] = field(default_factory=list)  # rejected apps with no last good route: not served
     warnings: list[str] = field(default_factory=list)
-    reloaded: bool = False  # a running nginx took the new generation (False when nginx is not running)
-    unconfirmed: bool = False  # nginx runs but did not confirm the new generation in time
+    reloaded: bool = False  # HAProxy reloaded its file (settings or slots changed, or a runtime change failed)
+    unconfirmed: bool = False  # HAProxy runs but did not confirm the change in time
+    runtime_commands: int = 0  # commands sent to the runtime API
+    drained: int = 0  # servers drained and deleted
 
     @property
     def ok(self) -> bool:
         return not self.rejected
 
 
-def process_title(pid: int) -> str | None:
-    """A live process's command line as `ps` shows it (nginx rewrites its own); None when gone."""
-    try:
-        title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        status = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return None if status.split(") ", 1)[-1][:1] in ("Z", "X") else title
-
-
-def worker_state(pid: int) -> str | None:
-    """"accepting", "draining" (told to shut down: takes no new connection, finishes its
-    requests) or None (gone) for an nginx worker. nginx renames the process to "... is shutting
-    down" right before it closes its listening sockets, with no accept in between."""
-    title = process_title(pid)
-    if title is None or "nginx: worker process" not in title:
-        return None  # exited (or its pid now belongs to another process)
-    return "draining" if "is shutting down" in title else "accepting"
-
-
-def accepting_workers(master: int) -> list[int]:
-    """The pids of the master's workers that take new connections."""
-    try:
-        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    except OSError:  # a kernel without CONFIG_PROC_CHILDREN: look for processes whose parent it is
-        children = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            with contextlib.suppress(OSError, IndexError):
-                if stat.read_text().split(") ", 1)[1].split()[1] == str(master):
-                    children.append(stat.parent.name)
-    return [int(pid) for pid in children if worker_state(int(pid)) == "accepting"]
-
-
-def nginx_orphans(master: int) -> list[int]:
-    """The live processes a dead nginx master left: its workers (and cache processes) keep serving
-    with the old configuration and hold the listening sockets, so no new master could bind the
-    ports. Each master leads a process group of its own (nginx's daemon mode calls setsid,
-    supervisord puts each program in a group of its own), which its workers stay in."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().split(") ", 1)[1].split()  # state, ppid, pgrp, ...
-        except (OSError, IndexError):
-            continue
-        pid = int(stat.parent.name)
-        if pid != master and fields[2] == str(master) and fields[0] not in ("Z", "X"):
-            title = process_title(pid)
-            if title is not None and title.startswith("nginx:"):
-                found.append(pid)
-    return found
-
-
-def find_nginx(install: bool = False) -> str:
-    """Path of the nginx binary; with install=True, scripts/nginx.sh installs it when missing."""
-    for candidate in (shutil.which("nginx"), "/usr/sbin/nginx"):
+def find_haproxy(install: bool = False) -> str:
+    """Path of the haproxy binary; with install=True, scripts/haproxy.sh installs it when missing."""
+    for candidate in (shutil.which("haproxy"), "/usr/sbin/haproxy"):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    script = Path(__file__).resolve().parents[2] / "scripts" / "nginx.sh"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "haproxy.sh"
     if install and script.exists():
         proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
         if proc.returncode == 0 and proc.stdout.strip():
             return proc.stdout.strip()
-        raise RouterError(f"installing nginx failed: {proc.stderr.strip()[-2000:]}")
-    raise RouterError("nginx is not installed (run scripts/nginx.sh as root, or apt-get install -y nginx)")
+        raise RouterError(f"installing haproxy failed: {proc.stderr.strip()[-2000:]}")
+    raise RouterError("haproxy is not installed (run scripts/haproxy.sh as root, or apt-get install -y haproxy)")
 
 
-# Per process, by root: the parsed state file and rendered app files (see _load_state, _render).
+def size_bytes(text: str) -> int:
+    """`1m`, `512k`, `0` (no limit) -> bytes."""
+    m = _SIZE.match(str(text))
+    if not m:
+        raise RouterError(f"invalid max_body_size {text!r} (like 1m, 512k, 0 for no limit)")
+    return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return status.split(") ", 1)[-1][:1] not in ("Z", "X")
+
+
+def server_name(addr: str, port: int, backup: bool) -> str:
+    """A server's name in its slot, from what it is: the same route always gives the same names."""
+    return f"{'b' if backup else 'p'}_{addr.replace(':', '_').replace('.', '_')}_{port}"
+
+
+# Per process, by path: the parsed state file (every Router of a process shares the parse).
 _STATES: dict[str, tuple] = {}
-_RENDERED: dict[str, dict[str, tuple]] = {}
 
 
-def _write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write `path` whole or not at all (a file of a killed writer is never half there)."""
+def _write_atomically(path: Path, text: str, mode: int = 0o644) -> bool:
+    """Write `path` whole or not at all; False (and nothing written) when it holds `text` already."""
+    with contextlib.suppress(OSError):
+        if path.read_text() == text:
+            return False
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
     os.replace(tmp, path)
+    return True
 
 
-def _first_error(stderr: str) -> str:
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    errors = [ln for ln in lines if "[emerg]" in ln or "[crit]" in ln or "[alert]" in ln]
-    chosen = errors or [ln for ln in lines if "test failed" not in ln] or lines
-    return "; ".join(chosen[:3])[:2000]
+def _read_map(path: Path) -> dict[str, str]:
+    out = {}
+    with contextlib.suppress(OSError):
+        for line in path.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2:
+                out[parts[0]] = parts[1]
+    return out
+
+
+def _map_text(entries: dict[str, str]) -> str:
+    return "".join(f"{k} {v}\n" for k, v in entries.items())
+
+
+@dataclass
+class Desired:
+    """Everything HAProxy should serve, derived from the routes: the files' contents by name."""
+
+    routes: dict[str, Route]
+    slots: dict[str, str]  # app -> slot
+    slot_count: int
+    maps: dict[str, dict[str, str]]  # map file name -> entries (wildcards.map in match order)
+    allow: dict[str, list[str]]  # slot -> networks
+    servers: dict[str, list[tuple[str, str, bool]]]  # slot -> (name, addr:port, backup)
+    certs: dict[str, tuple[str, list[str]]]  # cert file path -> (pem, SNI filters)
 
 
 class Router:
     def __init__(self, data_dir: Path | str, http_port: int = 80, https_port: int | None = 443, *,
                  listen_address: str = "", connect_timeout: int = 30, read_timeout: int = 1300,
-                 send_timeout: int | None = None, max_body_size: str = "1m", buffering: bool = False,
+                 send_timeout: int | None = None, max_body_size: str = "1m",
                  worker_processes: str | int = "auto", worker_connections: int = 4096,
-                 worker_shutdown_timeout: int | None = None, access_log: bool = True,
-                 error_log_level: str = "warn", nginx: str | None = None, install: bool = True,
-                 reload_timeout: float = 10.0, supervised: bool | None = None):
+                 worker_shutdown_timeout: int | None = None, haproxy: str | None = None,
+                 install: bool = True, reload_timeout: float = 10.0, supervised: bool | None = None,
+                 drain_timeout: float = 10.0, trusted_proxies: list[str] | tuple = (),
+                 log_socket: str | None = None):
         self.root = Path(data_dir).resolve() / "router"
         if not _SAFE_PATH.match(str(self.root)):
-            raise RouterError(f"the router's directory {self.root} has characters nginx paths cannot hold")
-        if not re.match(r"^\d+[kKmMgG]?$", str(max_body_size)):
-            raise RouterError(f"invalid max_body_size {max_body_size!r} (like 1m, 512k, 0 for no limit)")
+            raise RouterError(f"the router's directory {self.root} has characters HAProxy paths cannot hold")
         if listen_address and not re.match(r"^[0-9.]+$|^\[[0-9a-fA-F:]+\]$", listen_address):
             raise RouterError(f"invalid listen_address {listen_address!r} (an IPv4 address or [IPv6])")
         self.http_port = int(http_port)
         self.https_port = int(https_port) if https_port else None
         self.listen_address = listen_address
+        try:
+            self.trusted_proxies = [str(ipaddress.ip_network(p.strip(), strict=False)) for p in trusted_proxies if p.strip()]
+        except ValueError as exc:
+            raise RouterError(f"invalid trusted proxy: {exc}") from None
         self.settings = {
             "connect_timeout": int(connect_timeout), "read_timeout": int(read_timeout),
             "send_timeout": int(send_timeout if send_timeout is not None else read_timeout),
-            "max_body_size": str(max_body_size), "buffering": bool(buffering),
-            "worker_processes": str(worker_processes), "worker_connections": int(worker_connections),
-            "worker_shutdown_timeout": int(worker_shutdown_timeout) if worker_shutdown_timeout else None,
-            "access_log": bool(access_log), "error_log_level": str(error_log_level)}
-        self._nginx = nginx
+            "max_body_bytes": size_bytes(max_body_size),
+            "nbthread": None if str(worker_processes) == "auto" else int(worker_processes),
+            "maxconn": int(worker_connections),
+            # Old processes of a reload serve their connections' last answers for this long at most.
+            "hard_stop_after": int(worker_shutdown_timeout) if worker_shutdown_timeout else 120,
+            "log_socket": log_socket if log_socket is not None else str(self.root.parent / "run" / "router-log.sock")}
+        self._haproxy = haproxy
         self._install = install
         self.reload_timeout = reload_timeout
-        # app -> (what it was rendered from, the text), shared by the Routers of this root: see _render
-        self._rendered: dict[str, tuple] = _RENDERED.setdefault(str(self.root.resolve()), {})
-        # A supervisor runs nginx (`run()`); start() only waits for it. Default: DEIS_ROUTER_SUPERVISED.
+        self.drain_timeout = float(drain_timeout)
+        self.api = RuntimeAPI(self.root / "admin.sock", timeout=reload_timeout)
         self.supervised = (os.environ.get("DEIS_ROUTER_SUPERVISED") == "1") if supervised is None else supervised
 
     # ----------------------------------------------------------------- paths and small helpers
     @property
     def conf(self) -> Path:
-        return self.root / "nginx.conf"
+        return self.root / "haproxy.cfg"
 
     @property
     def pid_file(self) -> Path:
-        return self.root / "nginx.pid"
+        return self.root / "haproxy.pid"
 
     @property
-    def error_log(self) -> Path:
-        return self.root / "logs" / "error.log"
+    def haproxy(self) -> str:
+        if not self._haproxy:
+            self._haproxy = find_haproxy(install=self._install)
+        return self._haproxy
 
-    @property
-    def nginx(self) -> str:
-        if not self._nginx:
-            self._nginx = find_nginx(install=self._install)
-        return self._nginx
-
-    def _listen(self, port: int) -> str:
-        return f"{self.listen_address}:{port}" if self.listen_address else str(port)
-
-    def _probe_address(self) -> str:
-        if self.listen_address and self.listen_address not in ("0.0.0.0",):
-            return self.listen_address.strip("[]")
-        return "127.0.0.1"
+    def _bind(self, port: int) -> str:
+        return f"{self.listen_address}:{port}" if self.listen_address else f":{port}"
 
     @contextlib.contextmanager
     def _locked(self):
@@ -227,210 +234,185 @@ class Router:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _dirs(self) -> None:
-        for d in ("generations", "logs", "tmp"):
-            (self.root / d).mkdir(parents=True, exist_ok=True)
+        for d in ("allow", "certs"):
+            (self.root / d).mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def _load_state(self) -> dict:
-        """The last good routes and their generation; parsed once per change of the file (every
-        Router of a process shares the parse: the deployer makes one per app it converges)."""
+        """The last good routes, their slots and the generation; parsed once per change of the file."""
         path = self.root / "state.json"
         try:
             info = path.stat()
             key = (info.st_ino, info.st_mtime_ns, info.st_size)
             cached = _STATES.get(str(path))
-            if cached is not None and cached[0] == key:
-                return {"generation": cached[1], "routes": dict(cached[2])}
-            data = json.loads(path.read_text())
+            if cached is None or cached[0] != key:
+                data = json.loads(path.read_text())
+                routes = {app: Route.from_dict(r) for app, r in data.get("routes", {}).items()}
+                cached = (key, int(data.get("generation", 0)), routes, dict(data.get("slots", {})),
+                          int(data.get("slot_count", 0)))
+                _STATES[str(path)] = cached
         except (OSError, ValueError):
-            return {"generation": 0, "routes": {}}
-        generation = int(data.get("generation", 0))
-        routes = {app: Route.from_dict(r) for app, r in data.get("routes", {}).items()}
-        _STATES[str(path)] = (key, generation, routes)
-        return {"generation": generation, "routes": dict(routes)}
+            return {"generation": 0, "routes": {}, "slots": {}, "slot_count": 0}
+        return {"generation": cached[1], "routes": dict(cached[2]), "slots": dict(cached[3]),
+                "slot_count": cached[4]}
 
-    def _save_state(self, generation: int, routes: dict[str, Route]) -> None:
-        path = self.root / "state.json"
-        tmp = path.with_suffix(".tmp")
-        text = json.dumps({"generation": generation,
-                           "routes": {app: r.to_dict() for app, r in sorted(routes.items())}}, indent=1)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
+    def _save_state(self, generation: int, desired: Desired) -> None:
+        text = json.dumps({"generation": generation, "slot_count": desired.slot_count,
+                           "slots": dict(sorted(desired.slots.items())),
+                           "routes": {app: r.to_dict() for app, r in sorted(desired.routes.items())}}, indent=1)
+        _write_atomically(self.root / "state.json", text, mode=0o600)
 
     # ----------------------------------------------------------------- process
     def master_pid(self) -> int | None:
-        """The pid of this router's nginx master, when one is alive."""
+        """The pid of this router's HAProxy master, when one is alive."""
         try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
+            pid = int(self.pid_file.read_text().split()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
             return None
-        title = process_title(pid)
-        return pid if title is not None and "nginx" in title and str(self.conf) in title else None
+        return pid if process_alive(pid) and b"haproxy" in cmdline and str(self.conf).encode() in cmdline else None
 
     def running(self) -> bool:
         return self.master_pid() is not None
 
+    def config_key(self) -> str:
+        """What the file holds beyond routes (settings, listeners, slots): a reload when it changes."""
+        try:
+            m = re.search(r"setenv DEIS_ROUTER_CONFIG (\S+)", self.conf.read_text())
+        except OSError:
+            return ""
+        return m.group(1) if m else ""
+
+    def serving(self) -> bool:
+        """HAProxy runs and its worker has loaded the file as it is now."""
+        key = self.config_key()
+        return bool(key) and self.running() and self.api.env("DEIS_ROUTER_CONFIG") == key
+
     def argv(self, foreground: bool = False) -> list[str]:
-        """nginx's command line: detached (nginx's default, daemon mode), or in the foreground for
-        a supervisor (`-g 'daemon off;'`; the rendered config leaves `daemon` to the command line)."""
-        return [self.nginx, "-p", f"{self.root}/", "-c", str(self.conf), *(["-g", "daemon off;"] if foreground else [])]
+        """HAProxy's command line: master-worker, detached or in the foreground for a supervisor."""
+        return [self.haproxy, "-W", "-f", str(self.conf), "-p", str(self.pid_file),
+                "-S", f"{self.root}/master.sock,mode,600", "-db" if foreground else "-D"]
 
     def start(self) -> ApplyResult | None:
-        """Start this router's nginx (detached) with the last good routes; nothing when it runs
-        already. A supervised Router starts nothing: it waits for the supervisor's nginx."""
+        """Start this router's HAProxy (detached) with the last good routes; nothing when it runs
+        already. A supervised Router starts nothing: it waits for the supervisor's HAProxy."""
         if self.supervised:
             return self._await_supervised()
         with self._locked():
             if self.running():
                 return None
             self._dirs()
-            self._clear_orphans()
             state = self._load_state()
-            result = self._build(list(state["routes"].values()), state)
+            self._refusals = []
+            result, desired = self._write_everything(list(state["routes"].values()), state)
             proc = subprocess.run(self.argv(), capture_output=True, text=True, check=False)
             if proc.returncode != 0:
-                raise RouterError(f"nginx did not start: {_first_error(proc.stderr)}")
-            deadline = time.monotonic() + 5
-            while not self.running():
-                if time.monotonic() > deadline:
-                    raise RouterError(f"nginx did not start: {self._error_log_tail()}")
-                time.sleep(0.02)
-            result.reloaded = self._wait_for_generation(result.generation)
+                raise RouterError(f"haproxy did not start: {_first_error(proc.stderr)}")
+            if not self._wait_serving():
+                raise RouterError("haproxy did not start serving in time")
+            self._save_state(result.generation, desired)
+            result.reloaded = True
             return result
 
     def _await_supervised(self) -> None:
-        """Wait (up to reload_timeout) for the supervisor's nginx: one starting holds the lock
-        until it serves its generation (see run())."""
         with self._locked():
             pass
         deadline = time.monotonic() + self.reload_timeout
-        while not self.running():
+        while not self.serving():
             if time.monotonic() > deadline:
-                raise RouterError("nginx is not running; its supervisor starts it again "
-                                  f"(see its log, and {self.error_log})")
+                raise RouterError("haproxy is not running; its supervisor starts it again (see its log)")
             time.sleep(0.05)
         return None
 
     def run(self) -> NoReturn:
-        """Become this router's nginx in the foreground, for a supervisor that restarts it when it
-        dies (`deis-platform up`'s supervisord): under the lock, stop a master that runs (a detached
-        one, or one a killed supervisord left), get rid of what a killed master left, write the
-        configuration from the last good routes, then exec nginx, so that this process - the one
-        the supervisor watches - is the master. A forked helper keeps the lock until the new master
-        serves its generation: an apply meanwhile would find no master to reload, or one not yet
-        ready for the signal. Returns only by raising RouterError."""
+        """Become this router's HAProxy master in the foreground, for a supervisor that restarts it
+        when it dies: under the lock, stop a detached master, write the files from the last good
+        routes, then exec HAProxy. A forked helper keeps the lock until it serves."""
         self.root.mkdir(parents=True, exist_ok=True)
-        argv = self.argv(foreground=True)  # finds nginx before anything changes
+        argv = self.argv(foreground=True)  # finds haproxy before anything changes
         lock = open(self.root / "lock", "a")  # noqa: SIM115 - the helper below holds it past the exec
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             self._dirs()
             if (pid := self.master_pid()) is not None:
                 self._stop_locked(pid, timeout=self.reload_timeout)
-            self._clear_orphans()
             state = self._load_state()
-            generation = self._build(list(state["routes"].values()), state).generation
+            self._refusals = []
+            result, desired = self._write_everything(list(state["routes"].values()), state)
+            self._save_state(result.generation, desired)
         except BaseException:
             lock.close()
             raise
         me = os.getpid()
         child = os.fork()
-        if child == 0:  # the helper, detached from this process (a grandchild: nginx never reaps it)
+        if child == 0:  # the helper, detached from this process (a grandchild: haproxy never reaps it)
             try:
                 if os.fork() == 0:
                     with contextlib.suppress(BaseException):
-                        self._hold_until_serving(me, generation)
+                        deadline = time.monotonic() + self.reload_timeout
+                        while process_alive(me) and time.monotonic() < deadline and not self.serving():
+                            time.sleep(0.02)
             finally:
-                os._exit(0)  # the lock goes with the helper's descriptor
+                os._exit(0)
         os.waitpid(child, 0)
-        lock.close()  # the helper's copy keeps the lock (flock belongs to the open file, not the fd)
+        lock.close()
         os.execv(argv[0], argv)
 
-    def _hold_until_serving(self, master: int, generation: int) -> None:
-        deadline = time.monotonic() + self.reload_timeout
-        while self.master_pid() != master:  # nginx writes its pid file once its signal handlers are set
-            if process_title(master) is None or time.monotonic() > deadline:
-                return  # nginx did not start (its supervisor reports it)
-            time.sleep(0.02)
-        self._wait_for_generation(generation)
-
-    def _clear_orphans(self) -> None:
-        """With no master alive, stop what the last one left (it was SIGKILLed): SIGQUIT, so they
-        close their listening sockets at once and finish their requests for up to DRAIN_WAIT,
-        then SIGKILL. Under the lock."""
-        try:
-            old = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return
-        if self.master_pid() is not None:
-            return
-        orphans = nginx_orphans(old)
-        for sig, wait in ((signal.SIGQUIT, DRAIN_WAIT), (signal.SIGKILL, 3.0)):
-            for pid in orphans:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, sig)
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and (orphans := [pid for pid in orphans if process_title(pid)]):
-                time.sleep(0.02)
-            if not orphans:
-                return
-
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop nginx: gracefully (SIGQUIT) for up to `timeout` seconds, then at once. (A
-        supervised nginx is its supervisor's to stop: this one would be started again.)"""
+        """Stop HAProxy: gracefully (SIGUSR1: finish what is in flight) for up to `timeout`
+        seconds, then at once. (A supervised HAProxy is its supervisor's to stop.)"""
         with self._locked():
             pid = self.master_pid()
             if pid is not None:
                 self._stop_locked(pid, timeout)
 
     def _stop_locked(self, pid: int, timeout: float) -> None:
-        for sig, wait in ((signal.SIGQUIT, timeout), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+        for sig, wait in ((signal.SIGUSR1, timeout), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
-                if self.master_pid() is None:
+                if not process_alive(pid):
                     with contextlib.suppress(OSError):
                         self.pid_file.unlink()
                     return
                 time.sleep(0.02)
-        raise RouterError(f"nginx master {pid} did not stop")
+        raise RouterError(f"haproxy master {pid} did not stop")
 
-    # ----------------------------------------------------------------- configuration
+    def _wait_serving(self) -> bool:
+        deadline = time.monotonic() + self.reload_timeout
+        while time.monotonic() < deadline:
+            if self.serving():
+                return True
+            time.sleep(0.02)
+        return False
+
+    # ----------------------------------------------------------------- routes
     def apply(self, routes: list[Route]) -> ApplyResult:
-        """Make `routes` the router's configuration, app by app as far as nginx accepts them."""
+        """Make `routes` all the router serves, app by app as far as HAProxy accepts them."""
         with self._locked():
-            return self._apply_locked(routes, self._load_state())
-
-    def _apply_locked(self, routes: list[Route], state: dict) -> ApplyResult:
-        self._dirs()
-        result = self._build(routes, state)
-        pid = self.master_pid()
-        if pid is not None:
-            old_workers = accepting_workers(pid)
-            os.kill(pid, signal.SIGHUP)
-            result.reloaded = (self._wait_for_generation(result.generation)
-                               and self._wait_for_old_workers(old_workers))
-            if not result.reloaded:
-                result.unconfirmed = True
-                result.warnings.append(f"nginx did not take generation {result.generation}: "
-                                       f"{self._error_log_tail()}")
+            result, drains = self._converge(list(routes), self._load_state(),
+                                            verify={getattr(r, "app", None) for r in routes})
+        if drains:
+            result.drained = self._finish_drains(drains)
         return result
 
     def routes(self) -> dict[str, Route]:
-        """The routes nginx serves now (the last good one of each app)."""
+        """The routes served now (the last good one of each app)."""
         with self._locked():
             return self._load_state()["routes"]
 
+    def live_generation(self) -> int | None:
+        """The generation HAProxy serves (that of state.json once it serves the file), or None."""
+        return self._load_state()["generation"] if self.serving() else None
+
     def update(self, changes: dict[str, Route | None], only_if_changed: bool = False,
                keep_upstreams: bool = False, remove_others: bool = False) -> ApplyResult | None:
-        """Change some apps' routes (None removes one) and keep every other app's as it is, read
-        and written under the router's lock, so callers that each own some apps never undo each
-        other's changes. `keep_upstreams`: the changed apps keep the upstreams nginx has for them
-        (for changes of hosts and certificates, which must not race a deploy's switch).
-        `remove_others`: apps not in `changes` go. `only_if_changed`: nothing happens when nginx
-        serves the result already (the deployer's case)."""
+        """Change some apps' routes (None removes one) and keep every other app's as it is, under
+        the router's lock. `keep_upstreams`: the changed apps keep the upstreams served now (for
+        hosts and certificates, which must not race a deploy's switch). `remove_others`: apps not
+        in `changes` go. `only_if_changed`: nothing happens when HAProxy serves the result already
+        (the deployer's resync). Returns once servers no longer routed to have finished their
+        requests (or `drain_timeout` passed) and are deleted."""
         with self._locked():
             state = self._load_state()
             current = {} if remove_others else dict(state["routes"])
@@ -443,313 +425,402 @@ class Router:
                     route = replace(route, upstreams=list(served.upstreams) if served else [],
                                     backups=list(served.backups) if served else [])
                 current[app] = route
-            # Unchanged, and nginx serves the generation that has it: a reload that never reached
-            # nginx (no master at that moment, a master replaced meanwhile) must not make every
-            # later identical update a no-op.
-            if only_if_changed and self.running() and self.live_generation() == state["generation"]:
-                # Every other app is the state's as it is: comparing the changed ones is enough.
-                try:
-                    if all((validate(current[app]) if app in current else None) == state["routes"].get(app)
-                           for app in changes) and (not remove_others or current.keys() == state["routes"].keys()):
-                        return None
-                except InvalidRoute:
-                    pass  # _build reports it
-            return self._apply_locked(list(current.values()), state)
+            if only_if_changed and self._unchanged(changes, current, state, remove_others):
+                return None
+            result, drains = self._converge(list(current.values()), state, verify=set(changes))
+        if drains:
+            result.drained = self._finish_drains(drains)
+        return result
 
-    def _build(self, routes: list[Route], state: dict) -> ApplyResult:
-        """Render, test and swap in a new generation; returns what happened to each app."""
+    def _unchanged(self, changes, current, state, remove_others) -> bool:
+        """The changed apps validate to what is served, and HAProxy has their servers."""
+        try:
+            for app in changes:
+                new = validate(current[app]) if app in current else None
+                if new != state["routes"].get(app):
+                    return False
+        except InvalidRoute:
+            return False
+        if remove_others and current.keys() != state["routes"].keys():
+            return False
+        if not self.serving():
+            return False
+        for app in changes:
+            slot = state["slots"].get(app)
+            if app not in current:
+                continue
+            if slot is None:
+                return False
+            want = {name for name, _, _ in self._servers_of(state["routes"][app])[0]}
+            try:
+                have = {n for n, s in self.api.servers(slot).items() if not s["admin_state"] & (_DRAIN | _MAINT)}
+            except RuntimeAPIError:
+                return False
+            if have != want:
+                return False
+        return True
+
+    # ----------------------------------------------------------------- what to serve
+    def _desire(self, routes: list[Route], state: dict, result: ApplyResult, refused: set = frozenset()) -> Desired:
+        """Validate routes (a rejected app keeps its last good route), share out hosts and slots,
+        and derive every file's content."""
         last_good: dict[str, Route] = state["routes"]
-        generation = state["generation"] + 1
-        result = ApplyResult(generation=generation)
         current: dict[str, Route] = {}
-        fell_back: set[str] = set()
-
-        def reject(app: str, why: str) -> None:
-            result.rejected[app] = why
-            previous = last_good.get(app)
-            if app not in fell_back and previous is not None and previous != current.get(app):
-                current[app] = previous
-                fell_back.add(app)
-            else:
-                current.pop(app, None)
-
         for route in routes:
+            app = getattr(route, "app", "?")
+            if isinstance(app, str) and app in current:
+                result.warnings.append(f"{app}: a second route for the app was ignored")
+                continue
             try:
                 checked = validate(route)
+                self._servers_of(checked)  # resolves upstream names
             except InvalidRoute as exc:
-                app = getattr(route, "app", "?")
-                if isinstance(app, str) and app in current:
-                    result.warnings.append(f"{app}: a second route for the app was ignored")
-                    continue
                 result.rejected[str(app)] = str(exc)
                 if isinstance(app, str) and app in last_good:
                     current[app] = last_good[app]
-                    fell_back.add(app)
-                continue
-            if checked.app in current:
-                result.warnings.append(f"{checked.app}: a second route for the app was ignored")
                 continue
             result.warnings += certificate_problems(route)
             current[checked.app] = checked
 
-        for _ in range(2 * len(current) + sum(len(r.certificates) for r in current.values()) + 2):
-            gen_dir = self.root / "generations" / str(generation)
-            shutil.rmtree(gen_dir, ignore_errors=True)
-            warnings = self._render(gen_dir, generation, current, partial=True)
-            ok, err = self._test(gen_dir)
-            if ok:
-                break
-            # A certificate nginx refuses although it passed our checks: the app goes on without
-            # it (a certificate never keeps an app's route, or its deploy, from going live).
-            bad_cert = self._certificate_from_message(err, gen_dir, current)
-            if bad_cert:
-                app, index = bad_cert
-                route = current[app]
-                result.warnings.append(f"{app}: certificate {route.certificates[index].common_name!r} is not "
-                                       f"served: {err.replace(str(gen_dir), '<config>')}")
-                current[app] = replace(route, certificates=[c for i, c in enumerate(route.certificates)
-                                                            if i != index])
-                shutil.rmtree(gen_dir, ignore_errors=True)
-                continue
-            culprits = self._culprits_from_message(err, gen_dir, current)
-            if not culprits:
-                found = self._bisect(sorted(current), current, generation)
-                culprits = [found] if found else []
-            shutil.rmtree(gen_dir, ignore_errors=True)
-            if not culprits:
-                raise RouterError(f"nginx refuses the router's configuration even without apps: {err}")
-            for app, why in culprits:
-                reject(app, why)
-        else:
-            raise RouterError("could not find a configuration nginx accepts")
+        slots = {app: s for app, s in state["slots"].items() if app in current}
+        taken = set(slots.values())
+        free = (f"a{i}" for i in range(10**6) if f"a{i}" not in taken)
+        for app in sorted(current):
+            if app not in slots:
+                slots[app] = next(free)
+        highest = max((int(s[1:]) + 1 for s in slots.values()), default=0)
+        slot_count = max(state.get("slot_count", 0), SLOT_CHUNK)
+        while slot_count < highest:
+            slot_count += SLOT_CHUNK
 
-        result.warnings += warnings
-        for app in sorted(result.rejected):
-            (result.kept if app in current else result.dropped).append(app)
-        result.applied = sorted(a for a in current if a not in result.rejected)
-
-        link = self.root / "nginx.conf.new"
-        with contextlib.suppress(FileNotFoundError):
-            link.unlink()
-        link.symlink_to(gen_dir / "nginx.conf")
-        os.replace(link, self.conf)  # the swap: one rename
-        self._save_state(generation, current)
-        self._prune(generation)
-        return result
-
-    def _render(self, gen_dir: Path, generation: int, routes: dict[str, Route], partial: bool = False) -> list[str]:
-        """Write a whole configuration for `routes`: gen_dir/nginx.conf including one file per app.
-
-        App files and certificates are content-addressed and shared by generations
-        (`apps/<app>.<hash>.conf`, `certs/<app>.<i>.<hash>/`): a change of one app writes one
-        file, whatever the number of apps, and a generation's own directory holds its nginx.conf
-        and the list of what it uses (for _prune). Returns warnings."""
-        warnings = []
-        gen_dir.mkdir(parents=True)
-        apps_dir, certs_root = self.root / "apps", self.root / "certs"
-        apps_dir.mkdir(exist_ok=True)
-        certs_root.mkdir(mode=0o700, exist_ok=True)
-        http_listen = self._listen(self.http_port)
-        https_listen = self._listen(self.https_port) if self.https_port else None
-        claimed: dict[str, str] = {}
-        app_files: list[Path] = []
-        used: list[str] = []
-        for app in sorted(routes):
-            route = routes[app]
-            hosts = []
+        hosts, wildcards, apps_map, maint, allowlisted = {}, {}, {}, {}, {}
+        allow, servers, certs = {}, {}, {}
+        for app in sorted(current):
+            route, slot = current[app], slots[app]
+            apps_map[slot] = app
+            mine = []
             for host in route.hosts:
-                if host in claimed or host == STATUS_HOST:
-                    warnings.append(f"{app}: host {host} is already served by {claimed.get(host, 'the router')}")
+                table, key = (wildcards, host[1:]) if host.startswith("*.") else (hosts, host)
+                if key in table:
+                    owner = next(a for a, s in slots.items() if s == table[key])
+                    result.warnings.append(f"{app}: host {host} is already served by {owner}")
                     continue
-                claimed[host] = app
-                hosts.append(host)
-            if not hosts:
-                warnings.append(f"{app}: no host name left to serve")
-                continue
-            tls, covered = [], set()
-            if https_listen:
+                table[key] = slot
+                mine.append(host)
+            if not mine:
+                result.warnings.append(f"{app}: no host name left to serve")
+            if route.maintenance:
+                maint[slot] = "1"
+            if route.allow:
+                allowlisted[slot] = "1"
+            allow[slot] = list(route.allow)
+            servers[slot] = self._servers_of(route)[0]
+            if self.https_port:
+                covered: set[str] = set()
                 for i, cert in enumerate(route.certificates):
-                    names = [h for h in hosts if h not in covered and cert.covers(h)]
+                    names = [h for h in mine if h not in covered and cert.covers(h)]
                     if not names:
                         continue
+                    pem = cert.cert.strip() + "\n" + cert.key.strip() + "\n"
+                    digest = hashlib.sha256(pem.encode()).hexdigest()[:12]
+                    if digest in refused:
+                        continue
                     covered.update(names)
-                    cert_dir = self._certificate_files(certs_root, app, i, cert)
-                    used.append(f"certs/{cert_dir.name}")
-                    tls.append({"hosts": names, "cert_path": cert_dir / "cert.crt", "key_path": cert_dir / "cert.key"})
-            shown = Route(app=app, hosts=hosts, upstreams=route.upstreams, certificates=route.certificates,
-                          backups=route.backups)
-            key = (shown, [(t["hosts"], str(t["cert_path"])) for t in tls], http_listen, https_listen)
-            cached = self._rendered.get(app)
-            if cached is not None and cached[0] == key:
-                text = cached[1]
-            else:
-                text = app_template.render(r=shown, tls=tls, http_listen=http_listen, https_listen=https_listen)
-                self._rendered[app] = (key, text)
-            path = apps_dir / f"{app}.{hashlib.sha256(text.encode()).hexdigest()[:12]}.conf"
-            if not path.exists():
-                _write_atomically(path, text)
-            app_files.append(path)
-            used.append(f"apps/{path.name}")
-        def main(files: list[Path]) -> str:
-            return main_template.render(
-                generation=generation, prefix=self.root, dir=gen_dir, app_files=files, s=self.settings,
-                http_listen=http_listen, https_listen=https_listen, status_host=STATUS_HOST,
-                probe_address=self._probe_address())
-        # Whether nginx detaches is its command line's (argv): nginx refuses `daemon` given both
-        # there (-g 'daemon off;' under a supervisor) and in the file; its default is daemon mode.
-        (gen_dir / "uses").write_text("\n".join(used) + "\n")
-        (gen_dir / "nginx.conf").write_text(main(app_files))
-        if partial:
-            # What `nginx -t` must check: the main file and the app files the live generation does
-            # not use (nginx accepted those): at 500 apps a change of one tests one app, not 500.
-            try:
-                live = set((self.root / "generations" / str(generation - 1) / "uses").read_text().split())
-            except OSError:
-                live = None
-            if live is not None:
-                (gen_dir / "test.conf").write_text(main([f for f in app_files if f"apps/{f.name}" not in live]))
-        return warnings
+                    certs[str(self.root / "certs" / f"{app}.{i}.{digest}.pem")] = (pem, names)
+        wildcards = dict(sorted(wildcards.items(), key=lambda kv: (-len(kv[0]), kv[0])))
+        return Desired(routes=current, slots=slots, slot_count=slot_count, allow=allow, servers=servers,
+                       certs=certs, maps={"hosts.map": hosts, "wildcards.map": wildcards, "apps.map": apps_map,
+                                          "maintenance.map": maint, "allowlisted.map": allowlisted})
 
     @staticmethod
-    def _certificate_files(certs_root: Path, app: str, index: int, cert) -> Path:
-        """certs/<app>.<index>.<hash of cert and key>/cert.{crt,key}, written once (the key 0600)."""
-        digest = hashlib.sha256((cert.cert + "\0" + cert.key).encode()).hexdigest()[:12]
-        cert_dir = certs_root / f"{app}.{index}.{digest}"
-        if not (cert_dir / "cert.key").exists():
-            cert_dir.mkdir(mode=0o700, exist_ok=True)
-            _write_atomically(cert_dir / "cert.crt", cert.cert)
-            _write_atomically(cert_dir / "cert.key", cert.key, mode=0o600)
-        return cert_dir
+    def _servers_of(route: Route) -> tuple[list[tuple[str, str, bool]], None]:
+        out = []
+        for items, backup in ((route.upstreams, False), (route.backups, True)):
+            for addr, port in items:
+                try:
+                    ip = str(ipaddress.ip_address(addr))
+                except ValueError:
+                    try:
+                        ip = socket.gethostbyname(addr)
+                    except OSError:
+                        raise InvalidRoute(f"host not found in upstream {addr}:{port}") from None
+                shown = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+                out.append((server_name(ip, port, backup), shown, backup))
+        return out, None
 
-    def _test(self, gen_dir: Path) -> tuple[bool, str]:
-        """`nginx -t` of a generation: of its test.conf when it has one (see _render)."""
-        conf = gen_dir / "test.conf" if (gen_dir / "test.conf").exists() else gen_dir / "nginx.conf"
-        proc = subprocess.run([self.nginx, "-t", "-q", "-p", f"{self.root}/", "-c", str(conf)],
-                              capture_output=True, text=True, check=False)
+    def _static_key(self, slot_count: int) -> str:
+        """What the file holds beyond routes: HAProxy reloads when this changes, only then."""
+        static = {"s": self.settings, "http": self._bind(self.http_port), "slots": slot_count,
+                  "https": self._bind(self.https_port) if self.https_port else None,
+                  "trusted": self.trusted_proxies, "check": SERVER_CHECK, "root": str(self.root)}
+        return hashlib.sha256(json.dumps(static, sort_keys=True).encode()).hexdigest()[:16]
+
+    def _config_text(self, desired: Desired) -> str:
+        return config_template.render(
+            root=self.root, s=self.settings, config_key=self._static_key(desired.slot_count), log_format=LOG_FORMAT,
+            slots=[f"a{i}" for i in range(desired.slot_count)], servers=desired.servers,
+            http_bind=self._bind(self.http_port), server_options=SERVER_CHECK,
+            https_bind=self._bind(self.https_port) if self.https_port else None)
+
+    def _write_files(self, desired: Desired) -> None:
+        """Every file HAProxy reads, from `desired` (unchanged files are left as they are)."""
+        self._dirs()
+        for name, entries in desired.maps.items():
+            _write_atomically(self.root / name, _map_text(entries))
+        for i in range(desired.slot_count):
+            slot = f"a{i}"
+            _write_atomically(self.root / "allow" / f"{slot}.acl", "".join(f"{n}\n" for n in desired.allow.get(slot, [])))
+        _write_atomically(self.root / "trusted.acl", "".join(f"{n}\n" for n in self.trusted_proxies))
+        _write_atomically(self.root / "maintenance.html", MAINTENANCE_PAGE)
+        for path, (pem, _) in desired.certs.items():
+            if not os.path.exists(path):
+                _write_atomically(Path(path), pem, mode=0o600)
+        _write_atomically(self.root / "certs.list",
+                          "".join(f"{path} {' '.join(names)}\n" for path, (_, names) in desired.certs.items()))
+        _write_atomically(self.conf, self._config_text(desired))
+
+    def _prune_certs(self, desired: Desired) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(self.root / "certs"):
+                if entry.path not in desired.certs:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+
+    def _check(self) -> tuple[bool, str]:
+        proc = subprocess.run([self.haproxy, "-c", "-q", "-f", str(self.conf)], capture_output=True,
+                              text=True, check=False)
         return proc.returncode == 0, _first_error(proc.stderr)
 
-    def _certificate_from_message(self, err: str, gen_dir: Path, routes: dict[str, Route]) -> tuple[str, int] | None:
-        """(app, index) of the certificate whose file nginx names in its error, when it names one."""
-        m = re.search(rf"{re.escape(str(self.root))}/certs/([a-z0-9-]+)\.([0-9]+)\.[0-9a-f]+/cert\.(?:crt|key)\b", err)
-        if m and m.group(1) in routes and int(m.group(2)) < len(routes[m.group(1)].certificates):
-            return m.group(1), int(m.group(2))
-        return None
-
-    def _culprits_from_message(self, err: str, gen_dir: Path, routes: dict[str, Route]) -> list[tuple[str, str]]:
-        """The app whose file nginx names in its error, when it names one."""
-        base = re.escape(str(self.root))
-        m = re.search(rf"{base}/(?:apps/([a-z0-9-]+)\.[0-9a-f]+\.conf|certs/([a-z0-9-]+)\.)", err)
-        if m:
-            app = m.group(1) or m.group(2)
-            if app in routes:
-                return [(app, err.replace(str(gen_dir), "<config>").replace(str(self.root), "<router>"))]
-        return []
-
-    def _bisect(self, apps: list[str], routes: dict[str, Route], generation: int) -> tuple[str, str] | None:
-        """One app that makes nginx -t fail, found by testing parts of the configuration."""
-        counter = iter(range(10**6))
-
-        def test(subset: list[str]) -> tuple[bool, str]:
-            probe = self.root / "generations" / f"{generation}.probe{next(counter)}"
-            shutil.rmtree(probe, ignore_errors=True)
-            try:
-                self._render(probe, generation, {a: routes[a] for a in subset})
-                ok, err = self._test(probe)
-                return ok, err.replace(str(probe), "<config>")
-            finally:
-                shutil.rmtree(probe, ignore_errors=True)
-
-        def search(subset: list[str]) -> tuple[str, str] | None:
-            ok, err = test(subset)
+    def _write_everything(self, routes: list[Route], state: dict) -> tuple[ApplyResult, Desired]:
+        """Write the files for `routes` and check them with `haproxy -c`; a certificate HAProxy
+        refuses is left out (it never keeps a route from going live)."""
+        refused: set[str] = set()
+        while True:
+            result = ApplyResult(generation=state["generation"] + 1)
+            desired = self._desire(routes, state, result, refused)
+            self._write_files(desired)
+            ok, err = self._check()
             if ok:
-                return None
-            if len(subset) == 1:
-                return subset[0], err
-            half = len(subset) // 2
-            found = search(subset[:half]) or search(subset[half:])
-            if found:
-                return found
-            for i in range(1, len(subset) + 1):  # only together do they fail: the first that tips it
-                ok, err = test(subset[:i])
-                if not ok:
-                    return subset[i - 1], err
-            return None
+                break
+            bad = next((p for p in desired.certs if p in err), None)
+            if bad is None:
+                raise RouterError(f"haproxy refuses the router's configuration: {err}")
+            refused.add(self._refuse(bad, err.replace(str(self.root), "<router>")))
+        result.warnings += self._refusals
+        self._prune_certs(desired)
+        self._finish(result, desired)
+        return result, desired
 
-        if test([])[0] is False:
-            return None
-        return search(apps)
+    def _refuse(self, path: str, why: str) -> str:
+        """Note a refused certificate file; its digest (see _desire)."""
+        name = Path(path).name
+        self._refusals.append(f"{name.split('.')[0]}: certificate is not served: {why}")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return name.rsplit(".", 2)[-2]
 
-    def _prune(self, live: int) -> None:
-        """Drop old generations, then the shared app and certificate files none of those kept uses."""
-        gens = self.root / "generations"
-        used: set[str] = set()
-        for entry in gens.iterdir():
-            name = entry.name
-            if ".probe" in name or (name.isdigit() and int(name) <= live - KEEP_GENERATIONS) \
-                    or (name.isdigit() and int(name) > live):
-                shutil.rmtree(entry, ignore_errors=True)
+    @staticmethod
+    def _finish(result: ApplyResult, desired: Desired) -> None:
+        for app in sorted(result.rejected):
+            (result.kept if app in desired.routes else result.dropped).append(app)
+        result.applied = sorted(a for a in desired.routes if a not in result.rejected)
+
+    # ----------------------------------------------------------------- converging a running HAProxy
+    def _converge(self, routes: list[Route], state: dict, verify: set = frozenset()) -> tuple[ApplyResult, list[tuple[str, str]]]:
+        """Serve `routes`: at runtime when HAProxy serves the file as it stands, else by writing
+        the files (and reloading a running HAProxy). The servers of the apps in `verify` are
+        compared with HAProxy's, whatever the state file says. Returns servers to drain."""
+        self._refusals: list[str] = []
+        result = ApplyResult(generation=state["generation"] + 1)
+        desired = self._desire(routes, state, result)
+        if not self.serving() or self._static_key(desired.slot_count) != self.config_key():
+            return self._reload(routes, state), []
+        refused: set[str] = set()
+        try:
+            while True:
+                try:
+                    self._upload_certificates(desired, result)
+                    break
+                except _CertificateRefused as exc:
+                    refused.add(self._refuse(exc.path, exc.why))
+                    result = ApplyResult(generation=state["generation"] + 1)
+                    desired = self._desire(routes, state, result, refused)
+            old_maps = {name: _read_map(self.root / name) for name in desired.maps}
+            drains = self._runtime(desired, old_maps, state, result, verify)
+        except RuntimeAPIError as exc:
+            result.warnings.append(f"a runtime change failed, HAProxy reloads its files instead: {exc}")
+            return self._reload(routes, state), []
+        result.warnings += self._refusals
+        self._write_files(desired)
+        self._prune_certs(desired)
+        self._save_state(result.generation, desired)
+        self._finish(result, desired)
+        return result, drains
+
+    def _upload_certificates(self, desired: Desired, result: ApplyResult) -> None:
+        """Give HAProxy the certificate files it does not have yet (before any route uses them)."""
+        try:
+            listed = set(self.api.crt_list(str(self.root / "certs.list"))) if self.https_port else set()
+        except RuntimeAPIError:
+            listed = set()
+        for path, (pem, _) in desired.certs.items():
+            if path in listed:
                 continue
             try:
-                used.update((entry / "uses").read_text().split())
+                result.runtime_commands += 3
+                with contextlib.suppress(RuntimeAPIError):
+                    self.api.do(f"new ssl cert {path}")
+                self.api.do(f"set ssl cert {path}", pem)
+                self.api.do(f"commit ssl cert {path}")
+            except RuntimeAPIError as exc:
+                with contextlib.suppress(RuntimeAPIError):
+                    self.api.do(f"abort ssl cert {path}")
+                raise _CertificateRefused(path, str(exc)) from None
+
+    def _reload(self, routes: list[Route], state: dict) -> ApplyResult:
+        self._refusals = []
+        result, desired = self._write_everything(routes, state)
+        if self.running():
+            try:
+                answer = RuntimeAPI(self.root / "master.sock").raw("reload")
+            except RuntimeAPIError:
+                answer = None
+            if answer is None:
+                with contextlib.suppress(ProcessLookupError, TypeError):
+                    os.kill(self.master_pid(), signal.SIGUSR2)
+            result.reloaded = self._wait_serving()
+            if not result.reloaded:
+                result.unconfirmed = True
+                result.warnings.append("haproxy did not take the new configuration in time")
+        self._save_state(result.generation, desired)
+        return result
+
+    def _runtime(self, desired: Desired, old_maps: dict, state: dict, result: ApplyResult,
+                 verify: set) -> list[tuple[str, str]]:
+        api = self.api
+
+        def do(command: str, payload: str | None = None) -> str:
+            result.runtime_commands += 1
+            return api.do(command, payload)
+
+        root = self.root
+        # Slots whose servers may differ: those of apps whose route changed, and freed ones.
+        old_apps = old_maps["apps.map"]
+        changed_slots = sorted({s for s, a in desired.maps["apps.map"].items() if old_apps.get(s) != a}
+                               | {s for s in old_apps if s not in desired.maps["apps.map"]}
+                               | {desired.slots[a] for a, r in desired.routes.items()
+                                  if state["routes"].get(a) != r or a in verify})
+        # 1. names of new apps' slots, then the servers (new ones up before old ones drain)
+        self._sync_map(do, root / "apps.map", old_apps, desired.maps["apps.map"], deletes=False)
+        drains: list[tuple[str, str]] = []
+        for slot in changed_slots:
+            want = {name: (addr, backup) for name, addr, backup in desired.servers.get(slot, [])}
+            have = api.servers(slot)
+            for name, (addr, backup) in want.items():
+                if name in have:
+                    if have[name]["admin_state"] & (_DRAIN | _MAINT):
+                        do(f"set server {slot}/{name} state ready")
+                    continue
+                do(f"add server {slot}/{name} {addr}{' backup' if backup else ''} {SERVER_CHECK}")
+                do(f"enable server {slot}/{name}")
+                do(f"enable health {slot}/{name}")
+            for name, info in have.items():
+                if name in want:
+                    continue
+                if info["admin_state"] & _MAINT:
+                    with contextlib.suppress(RuntimeAPIError):
+                        do(f"del server {slot}/{name}")
+                    continue
+                if not info["admin_state"] & _DRAIN:
+                    do(f"set server {slot}/{name} state drain")
+                drains.append((slot, name))
+        # 2. allow-lists before they are switched on, maintenance
+        for slot in changed_slots:
+            acl = root / "allow" / f"{slot}.acl"
+            try:
+                old = acl.read_text().split()
             except OSError:
-                pass
-        for folder in ("apps", "certs"):
-            with contextlib.suppress(FileNotFoundError):
-                for entry in os.scandir(self.root / folder):
-                    if f"{folder}/{entry.name}" not in used:
-                        if entry.is_dir(follow_symlinks=False):
-                            shutil.rmtree(entry.path, ignore_errors=True)
-                        else:
-                            with contextlib.suppress(FileNotFoundError):
-                                os.unlink(entry.path)
-
-    # ----------------------------------------------------------------- reload confirmation
-    def live_generation(self, timeout: float = 1.0) -> int | None:
-        """The generation that answers a fresh connection, or None."""
-        conn = http.client.HTTPConnection(self._probe_address(), self.http_port, timeout=timeout)
+                old = []
+            new = desired.allow.get(slot, [])
+            if old != new:
+                version = do(f"prepare acl {acl}").rsplit(":", 1)[-1].strip()
+                for net in new:
+                    do(f"add acl @{version} {acl} {net}")
+                do(f"commit acl @{version} {acl}")
+        for name in ("allowlisted.map", "maintenance.map"):
+            self._sync_map(do, root / name, old_maps[name], desired.maps[name])
+        # 3. certificates, then the hosts
         try:
-            conn.request("GET", "/generation", headers={"Host": STATUS_HOST})
-            resp = conn.getresponse()
-            body = resp.read().decode().strip()
-            return int(body) if resp.status == 200 and body.isdigit() else None
-        except (OSError, http.client.HTTPException):
-            return None
-        finally:
-            conn.close()
+            listed = set(api.crt_list(str(root / "certs.list"))) if self.https_port else set()
+        except RuntimeAPIError:
+            listed = set()
+        old_filters = {}
+        with contextlib.suppress(OSError):
+            for line in (root / "certs.list").read_text().splitlines():
+                if line.split():
+                    old_filters[line.split()[0]] = line.split()[1:]
+        for path, (_, names) in desired.certs.items():
+            if path in listed and old_filters.get(path) == names:
+                continue
+            if path in listed:
+                do(f"del ssl crt-list {root / 'certs.list'} {path}")
+            do(f"add ssl crt-list {root / 'certs.list'}", f"{path} {' '.join(names)}")
+        self._sync_map(do, root / "hosts.map", old_maps["hosts.map"], desired.maps["hosts.map"])
+        if old_maps["wildcards.map"] != desired.maps["wildcards.map"] or \
+                list(old_maps["wildcards.map"]) != list(desired.maps["wildcards.map"]):
+            path = root / "wildcards.map"
+            version = do(f"prepare map {path}").rsplit(":", 1)[-1].strip()
+            for key, value in desired.maps["wildcards.map"].items():
+                do(f"add map @{version} {path} {key} {value}")
+            do(f"commit map @{version} {path}")
+        for path in listed - set(desired.certs):
+            with contextlib.suppress(RuntimeAPIError):
+                do(f"del ssl crt-list {root / 'certs.list'} {path}")
+                do(f"del ssl cert {path}")
+        self._sync_map(do, root / "apps.map", old_apps, desired.maps["apps.map"], adds=False)
+        return drains
 
-    def _wait_for_generation(self, generation: int) -> bool:
-        deadline = time.monotonic() + self.reload_timeout
-        streak = 0
-        while time.monotonic() < deadline:
-            if self.live_generation() == generation:
-                streak += 1
-                if streak >= 3:
-                    return True
-            else:
-                streak = 0
-            time.sleep(0.02)
-        return False
+    @staticmethod
+    def _sync_map(do, path: Path, old: dict, new: dict, adds: bool = True, deletes: bool = True) -> None:
+        for key, value in new.items():
+            if adds and old.get(key) != value:
+                do(f"{'set' if key in old else 'add'} map {path} {key} {value}")
+        for key in old:
+            if deletes and key not in new:
+                do(f"del map {path} {key}")
 
-    def _wait_for_old_workers(self, old: list[int]) -> bool:
-        """Wait until no worker of the previous generation accepts connections, then up to
-        DRAIN_WAIT more for them to finish their requests. nginx's master signals the old workers
-        only 100 ms after starting the new ones, and until then both kinds accept: callers that
-        stop the old upstreams once `apply` returns would otherwise break those connections."""
-        deadline = time.monotonic() + self.reload_timeout
-        drained_by = None
-        while True:
-            states = [worker_state(pid) for pid in old]
-            if "accepting" not in states:
-                if drained_by is None:
-                    drained_by = time.monotonic() + DRAIN_WAIT
-                if "draining" not in states or time.monotonic() >= drained_by:
-                    return True
-            elif time.monotonic() >= deadline:
-                return False
-            time.sleep(0.005)
+    def _finish_drains(self, drains: list[tuple[str, str]]) -> int:
+        """Wait (outside the lock) until the drained servers have nothing in flight, or
+        drain_timeout passes; then delete those no route has taken back meanwhile."""
+        deadline = time.monotonic() + self.drain_timeout
+        pending = set(drains)
+        while pending and time.monotonic() < deadline:
+            try:
+                rows = {(r["pxname"], r["svname"]): int(r["scur"] or 0) for r in self.api.stats()}
+            except RuntimeAPIError:
+                return 0
+            pending = {d for d in pending if rows.get(d, 0) > 0}
+            if pending:
+                time.sleep(0.05)
+        deleted = 0
+        with self._locked():
+            state = self._load_state()
+            wanted = {(state["slots"][app], name) for app, route in state["routes"].items()
+                      if app in state["slots"] for name, _, _ in self._servers_of(route)[0]}
+            for slot, name in drains:
+                if (slot, name) in wanted:
+                    continue
+                try:
+                    self.api.do(f"set server {slot}/{name} state maint")
+                    self.api.do(f"shutdown sessions server {slot}/{name}")
+                    self.api.do(f"del server {slot}/{name}")
+                    deleted += 1
+                except RuntimeAPIError:
+                    pass  # left in maintenance (no traffic); the next change of the slot deletes it
+        return deleted
 
-    def _error_log_tail(self, lines: int = 5) -> str:
-        try:
-            return " | ".join(self.error_log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no error log)"
+
+def _first_error(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "[ALERT]" in ln]
+    return "; ".join((errors or lines)[:3])[:2000]

@@ -1,172 +1,122 @@
-"""The nginx configuration, as Jinja2 templates.
+"""HAProxy's configuration, as a Jinja2 template.
+
+The file holds what changes rarely: settings, the listeners and a number of backend slots. Which
+hosts go to which slot, the servers of each slot, certificates, maintenance and allow-lists live in
+map, ACL and crt-list files next to it, which the router changes at runtime through the admin
+socket (deis/router/router.py) and rewrites on disk for the next start. The servers are written
+into the file too, so that a start serves the last routes at once.
 
 Every value put in here has been checked first (deis.router.model.validate for what comes from
-apps, Router for paths and settings), so the templates insert them as they are.
+apps, Router for paths and settings), so the template inserts them as they are.
 """
 
 from __future__ import annotations
 
 import jinja2
 
-MAIN = """\
-# Written by deis.router, generation {{ generation }}. Do not edit: every apply rewrites it.
-master_process on;
-worker_processes {{ s.worker_processes }};
-pid "{{ prefix }}/nginx.pid";
-error_log "{{ prefix }}/logs/error.log" {{ s.error_log_level }};
-{% if s.worker_shutdown_timeout %}worker_shutdown_timeout {{ s.worker_shutdown_timeout }}s;
+CONFIG = """\
+# Written by deis.router. Do not edit: the router rewrites it, and changes routes at runtime.
+global
+    pidfile "{{ root }}/haproxy.pid"
+    stats socket "{{ root }}/admin.sock" mode 600 level admin expose-fd listeners
+    stats timeout 30s
+    # One router a port: two HAProxys never share one (reloads hand the sockets over instead).
+    noreuseport
+    setenv DEIS_ROUTER_CONFIG {{ config_key }}
+{% if s.nbthread %}
+    nbthread {{ s.nbthread }}
+{% endif %}
+    maxconn {{ s.maxconn }}
+    hard-stop-after {{ s.hard_stop_after }}s
+    ssl-default-bind-options ssl-min-ver TLSv1.2
+    tune.ssl.default-dh-param 2048
+{% if s.log_socket %}
+    # One line a request to the logger (deis/logger/router_log.py): `deis logs` and metrics.
+    log "{{ s.log_socket }}" len 4096 format raw local0 info
 {% endif %}
 
-events {
-    worker_connections {{ s.worker_connections }};
-}
+defaults
+    mode http
+{% if s.log_socket %}
+    log global
+    option dontlognull
+    log-format "{{ log_format }}"
+{% endif %}
+    timeout connect {{ s.connect_timeout }}s
+    timeout server {{ s.read_timeout }}s
+    timeout client {{ s.send_timeout }}s
+    timeout tunnel {{ s.read_timeout }}s
+    timeout http-keep-alive 65s
+    timeout http-request 60s
+    timeout client-fin 30s
+    timeout server-fin 30s
+    # A request to an app goes on a connection of its own (as the nginx router did): a server
+    # drained then deleted never holds an idle pooled connection.
+    option http-server-close
+    # A reload (rare: more backend slots, other settings) keeps idle keep-alive connections until
+    # their next answer, which says `Connection: close`, so no client sees its connection cut.
+    option idle-close-on-response
+    # A connection refused or timed out before any byte was sent is tried again on another process.
+    retries 3
+    option redispatch 1
+    retry-on conn-failure
+    default-server {{ server_options }}
 
-http {
-    client_body_temp_path "{{ prefix }}/tmp/body";
-    proxy_temp_path "{{ prefix }}/tmp/proxy";
-    fastcgi_temp_path "{{ prefix }}/tmp/fastcgi";
-    uwsgi_temp_path "{{ prefix }}/tmp/uwsgi";
-    scgi_temp_path "{{ prefix }}/tmp/scgi";
-
-    default_type text/plain;
-    charset utf-8;
-    server_tokens off;
-    sendfile on;
-    tcp_nodelay on;
-    keepalive_timeout 65s;
-    client_max_body_size {{ s.max_body_size }};
-    # Any valid host name (253 characters: a 264-byte hash entry) and tens of thousands of them:
-    # a bucket holds seven of the longest, and nginx finds a table with no bucket over that.
-    server_names_hash_bucket_size 2048;
-    server_names_hash_max_size 32768;
-
+frontend deis
+    bind {{ http_bind }}
+{% if https_bind %}
+    bind {{ https_bind }} ssl crt-list "{{ root }}/certs.list" strict-sni alpn http/1.1
+{% endif %}
     # X-Request-ID: the client's when it looks like an id, a fresh one otherwise.
-    map $http_x_request_id $deis_request_id {
-        default $request_id;
-        "~^[A-Za-z0-9._-]{1,128}$" $http_x_request_id;
-    }
+    unique-id-format %[uuid(4),regsub(-,,g)]
+    http-request set-var(txn.rid) req.fhdr(x-request-id) if { req.fhdr(x-request-id) -m reg ^[A-Za-z0-9._-]{1,128}$ }
+    http-request set-var(txn.rid) unique-id unless { var(txn.rid) -m found }
+    http-request set-header X-Request-ID %[var(txn.rid)]
+    http-after-response set-header X-Request-ID %[var(txn.rid)]
 
-    # WebSockets: pass Upgrade on, and close the upstream connection after any other request.
-    map $http_upgrade $deis_connection {
-        default upgrade;
-        "" close;
-    }
-
-    log_format deis '$remote_addr - [$time_local] "$host" "$request" $status $body_bytes_sent '
-                    'rid=$deis_request_id upstream=$upstream_addr rt=$request_time urt=$upstream_response_time';
-    # Buffered: one write per 64 KiB or second instead of one per request.
-    access_log {% if s.access_log %}"{{ prefix }}/logs/access.log" deis buffer=64k flush=1s{% else %}off{% endif %};
-
-    # Defaults for every app's proxying (Deis: connect 30 s, read 1300 s).
-    proxy_http_version 1.1;
-    proxy_connect_timeout {{ s.connect_timeout }}s;
-    proxy_send_timeout {{ s.send_timeout }}s;
-    proxy_read_timeout {{ s.read_timeout }}s;
-    # Uploads stream to the app as they arrive (chunked ones stay chunked): no temp files, no delay.
-    proxy_request_buffering off;
-    # Responses stream to the client as they arrive (server-sent events, long polling, downloads).
-    proxy_buffering {{ "on" if s.buffering else "off" }};
-    proxy_next_upstream error timeout;
-    proxy_redirect off;
-    proxy_set_header Host $host;
-    proxy_set_header Upgrade $http_upgrade;
-    proxy_set_header Connection $deis_connection;
-    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-    proxy_set_header X-Forwarded-Proto $scheme;
-    proxy_set_header X-Forwarded-Host $host;
-    proxy_set_header X-Forwarded-Port $server_port;
-    proxy_set_header X-Real-IP $remote_addr;
-    proxy_set_header X-Request-ID $deis_request_id;
-    proxy_hide_header X-Request-ID;
-    add_header X-Request-ID $deis_request_id always;
-
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_prefer_server_ciphers off;
-    ssl_session_cache shared:deis_ssl:10m;
-    ssl_session_timeout 1h;
-
-    # Hosts no app claims.
-    server {
-        listen {{ http_listen }} default_server;
-{% if https_listen %}
-        listen {{ https_listen }} ssl default_server;
-        ssl_reject_handshake on;
+    # The client's address: the peer's, or the last one in X-Forwarded-For when the peer is a
+    # proxy the operator trusts (DEIS_ROUTER_TRUSTED_PROXIES).
+    http-request set-var(txn.peer) src
+    http-request set-var(txn.xff) req.fhdr(x-forwarded-for)
+    http-request set-src hdr_ip(x-forwarded-for,-1) if { src -f "{{ root }}/trusted.acl" } { req.hdr_ip(x-forwarded-for,-1) -m found }
+    http-request set-header X-Forwarded-For "%[var(txn.xff)], %[var(txn.peer)]" if { var(txn.xff) -m found }
+    http-request set-header X-Forwarded-For "%[var(txn.peer)]" unless { var(txn.xff) -m found }
+    http-request set-header X-Real-IP %[src]
+    http-request set-header X-Forwarded-Proto https if { ssl_fc }
+    http-request set-header X-Forwarded-Proto http unless { ssl_fc }
+    http-request set-header X-Forwarded-Host %[req.hdr(host)]
+    http-request set-header X-Forwarded-Port %[dst_port]
+{% if s.max_body_bytes %}
+    http-request deny deny_status 413 if { req.hdr_val(content-length) gt {{ s.max_body_bytes }} }
 {% endif %}
-        server_name _;
-        location / {
-            return 404 "404 Not Found: no app is served at this address\\n";
-        }
-    }
 
-    # Which configuration is live; asked by the router itself after a reload, from this host only.
-    # `allow`/`deny` would never apply: `return` runs in the rewrite phase, before the access phase;
-    # the `if` runs in the rewrite phase too, first.
-    geo $deis_status_client {
-        default 0;
-        127.0.0.1 1;
-        ::1 1;
-{% if probe_address != "127.0.0.1" %}
-        {{ probe_address }} 1;
-{% endif %}
-    }
-    server {
-        listen {{ http_listen }};
-        server_name {{ status_host }};
-        location = /generation {
-            if ($deis_status_client = 0) {
-                return 403;
-            }
-            return 200 "{{ generation }}\\n";
-        }
-        location / {
-            return 404;
-        }
-    }
+    # Host -> app slot: exact names first, then wildcards (longest first).
+    http-request set-var(txn.host) req.hdr(host),field(1,:),lower
+    http-request set-var(txn.slot) var(txn.host),map_str("{{ root }}/hosts.map")
+    http-request set-var(txn.slot) var(txn.host),map_end("{{ root }}/wildcards.map") unless { var(txn.slot) -m found }
+    http-request set-var(txn.app) var(txn.slot),map_str("{{ root }}/apps.map") if { var(txn.slot) -m found }
+    http-request return status 404 content-type "text/plain; charset=utf-8" string "404 Not Found: no app is served at this address\\n" unless { var(txn.slot) -m found }
+    http-request return status 503 content-type "text/html; charset=utf-8" file "{{ root }}/maintenance.html" hdr Retry-After 60 if { var(txn.slot),map_str("{{ root }}/maintenance.map") -m found }
+    use_backend %[var(txn.slot)]
 
-{% for path in app_files %}
-    include "{{ path }}";
+{% for slot in slots %}
+backend {{ slot }}
+    balance roundrobin
+    http-request return status 403 content-type "text/plain; charset=utf-8" string "403 Forbidden: this address may not use this app\\n" if { be_name,map_str("{{ root }}/allowlisted.map") -m found } !{ src -f "{{ root }}/allow/{{ slot }}.acl" }
+    http-request return status 503 content-type "text/plain; charset=utf-8" lf-string "503 Service Unavailable: no web process is running for %[var(txn.app)]\\n" if { nbsrv eq 0 }
+{% for name, addr, backup in servers.get(slot, []) %}
+    server {{ name }} {{ addr }}{{ " backup" if backup else "" }}
 {% endfor %}
-}
+
+{% endfor %}
 """
 
-APP = """\
-# App {{ r.app }}: {{ r.upstreams | length }} upstream(s), {{ r.certificates | length }} certificate(s).
-{% if r.upstreams %}
-upstream deis_app_{{ r.app | replace("-", "_") }} {
-{% for host, port in r.upstreams %}
-    server {{ "[%s]" % host if ":" in host else host }}:{{ port }};
-{% endfor %}
-{% for host, port in r.backups %}
-    server {{ "[%s]" % host if ":" in host else host }}:{{ port }} backup;
-{% endfor %}
-}
-{% endif %}
-{% macro body() %}
-    location / {
-{% if r.upstreams %}
-        proxy_pass http://deis_app_{{ r.app | replace("-", "_") }};
-{% else %}
-        return 503 "503 Service Unavailable: no web process is running for {{ r.app }}\\n";
-{% endif %}
-    }
-{% endmacro %}
-
-server {
-    listen {{ http_listen }};
-    server_name {{ r.hosts | join(" ") }};
-{{ body() }}}
-{% for c in tls %}
-
-server {
-    listen {{ https_listen }} ssl;
-    server_name {{ c.hosts | join(" ") }};
-    ssl_certificate "{{ c.cert_path }}";
-    ssl_certificate_key "{{ c.key_path }}";
-{{ body() }}}
-{% endfor %}
+MAINTENANCE_PAGE = """\
+<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Down for maintenance</title></head>
+<body><h1>Down for maintenance</h1><p>This app is down for maintenance. Please check back soon.</p></body></html>
 """
 
 _env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                           undefined=jinja2.StrictUndefined, autoescape=False)
-main_template = _env.from_string(MAIN)
-app_template = _env.from_string(APP)
+config_template = _env.from_string(CONFIG)

@@ -1,7 +1,6 @@
 """Certificates belong to their uploader's apps: two tenants, the attacks of issue 11 (point 4),
 attachment to domains (Workflow v2's /certs/<name>/domain/), app destroy and the migration."""
 
-import shutil
 from types import SimpleNamespace
 
 import pytest
@@ -9,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from deis.controller.api import runtime
 from deis.controller.api.models import App, Certificate, CertificateDomain, Domain
-from deis.router import Router
+from deis.router import Router, find_haproxy
 from deis.scheduler import Endpoint
 from tests.controller.conftest import make_user
 from tests.pki import ca_signed, other_key_pem, private_key, self_signed
@@ -39,11 +38,10 @@ def tenants(alice, bob):
 
 @pytest.fixture
 def real_router(tmp_path, monkeypatch):
-    """The controller's route changes go to a real Router (checked by `nginx -t`; nginx not started)."""
-    if not shutil.which("nginx") and not shutil.which("nginx", path="/usr/sbin"):
-        pytest.skip("no nginx")
+    """The controller's route changes go to a real Router (its files checked by `haproxy -c`;
+    HAProxy not started). HAProxy is part of the platform: its absence fails, never skips."""
     routed = Router(tmp_path, http_port=18080, https_port=18443, listen_address="127.0.0.1", install=False,
-                    nginx=shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin"))
+                    haproxy=find_haproxy(install=True))
     monkeypatch.setattr(runtime, "router", lambda: routed)
     monkeypatch.setattr(runtime, "get_scheduler", lambda: SimpleNamespace(available=True))
     return routed

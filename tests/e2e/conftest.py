@@ -1,4 +1,4 @@
-"""A whole platform for end-to-end tests: controller (Docker scheduler), nginx router, logger and
+"""A whole platform for end-to-end tests: controller (Docker scheduler), HAProxy router, logger and
 deployer, in a data directory, label namespace and ports of its own."""
 
 import sys

@@ -8,7 +8,7 @@ the requests that failed and the seconds until every app answered again, prints 
 in docs/benchmarks.md), and ends with the platform consistent: the engine runs exactly the current
 release at the app's scale, routes lead to those processes, releases are consecutive.
 
-Retries: none. The load uses a fresh connection per request, so nginx reloads never cut one.
+Retries: none. The load uses a fresh connection per request.
 """
 
 from __future__ import annotations
@@ -172,18 +172,16 @@ def _where(fleet, apps) -> str:
     """What the router routes each app to, and what its processes are (for a failure's message)."""
     import json
 
-    from deis.router.router import STATUS_HOST
+    from deis.router.runtime_api import RuntimeAPI
 
     try:
         state = json.loads((fleet["data_dir"] / "router" / "state.json").read_text())
         routed = {app: state["routes"].get(app, {}).get("upstreams") for app in apps}
-        conn = http.client.HTTPConnection("127.0.0.1", int(fleet["env"]["DEIS_ROUTER_PORT"]), timeout=2)
-        conn.request("GET", "/generation", headers={"Host": STATUS_HOST})
-        live = conn.getresponse().read().decode().strip()
-        conn.close()
+        api = RuntimeAPI(fleet["data_dir"] / "router" / "admin.sock", timeout=2)
+        live = {app: sorted(api.servers(state["slots"][app])) for app in apps if app in state.get("slots", {})}
         found = {app: [(c.name, c.status, next(iter(c.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"])
                        for c in containers(fleet, app)] for app in apps}
-        return f"routes {routed} (state generation {state['generation']}, nginx serves {live}); processes {found}"
+        return f"routes {routed} (state generation {state['generation']}, HAProxy serves {live}); processes {found}"
     except Exception as exc:  # noqa: BLE001 - a diagnosis, best effort
         return f"(no diagnosis: {exc})"
 
@@ -257,8 +255,8 @@ def platform_pids(data_dir: Path, needle: str) -> list[int]:
 
 
 def router_pids(data_dir: Path) -> list[int]:
-    """This platform's nginx master and its workers."""
-    master = int((data_dir / "router" / "nginx.pid").read_text().strip())
+    """This platform's HAProxy master and its workers."""
+    master = int((data_dir / "router" / "haproxy.pid").read_text().split()[0])
     workers = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -548,7 +546,7 @@ def test_a_dockerd_restart_under_load(fleet):
 
 
 def test_a_whole_host_restart(fleet):
-    """Everything dies at once (SIGKILL of every platform process and of nginx, the engine stopped
+    """Everything dies at once (SIGKILL of every platform process and of HAProxy, the engine stopped
     with its containers), then the engine starts and `make up` runs, as after a reboot."""
     data_dir = fleet["data_dir"]
     t0 = time.monotonic()

@@ -1,4 +1,4 @@
-"""Processes over their life, through the API on real Docker, nginx, logger and reconciler: crashes
+"""Processes over their life, through the API on real Docker, HAProxy, logger and reconciler: crashes
 restart and show as crashed, ps:restart, the release phase, logs kept across deploys and crashes
 (and followed by `deis logs -f`), TLS by SNI from uploaded certificates, destroy leaving nothing,
 and the reconciler bringing back what was removed behind the platform's back."""

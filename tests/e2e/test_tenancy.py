@@ -1,6 +1,6 @@
 """Two tenants on one platform (issue 11): neither can reach, read, run nor break the other's apps,
 nor the host. Through the real parts: the controller with the Docker scheduler, the deployer,
-nginx, the logger, a user-namespace-remapped dockerd; an attacker acts from inside its own app's
+HAProxy, the logger, a user-namespace-remapped dockerd; an attacker acts from inside its own app's
 container, as a `deis run` would."""
 
 import os
@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from deis.router.router import STATUS_HOST
 from deis.scheduler.userns import container_root
 from tests.conftest import unique
 from tests.e2e.conftest import WEB, through_router
@@ -115,14 +114,19 @@ def test_an_app_cannot_reach_another_apps_container_nor_this_hosts_services(runt
     assert not connects(b, gateway, 2375) and not connects(b, gateway, 2376)
 
 
-def test_the_routers_status_answers_this_host_only(runtime, tenants):
+def test_the_routers_runtime_api_is_a_private_unix_socket(runtime, tenants):
+    """The router has no status page on its public port any more: its runtime API is a unix
+    socket of mode 0600 under the data directory, which no container can reach."""
+    router = runtime["router"]
+    info = (router.root / "admin.sock").stat()
+    assert oct(info.st_mode & 0o777) == "0o600", oct(info.st_mode)
     _, b_app = tenants["bob"]
     b = container_of(runtime, b_app)
     gateway = address(b)["Gateway"]
-    code, out = shell(b, f"wget -q -S -O - --header 'Host: {STATUS_HOST}' "
+    code, out = shell(b, f"wget -q -S -O - --header 'Host: router.deis.invalid' "
                          f"http://{gateway}:{runtime['http_port']}/generation 2>&1")
-    assert code != 0 and "403" in out, out
-    assert runtime["router"].live_generation() is not None  # from this host it still answers
+    assert code != 0 and "404" in out, out
+    assert router.serving()
 
 
 # --- 2. limits --------------------------------------------------------------------------------------

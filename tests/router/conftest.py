@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
 import json
@@ -14,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from deis.router import Router, find_nginx
+from deis.router import Router, find_haproxy
 
 
 def free_port() -> int:
@@ -120,7 +121,12 @@ class _UpgradeHandler(socketserver.BaseRequestHandler):
             data += chunk
         head, rest = data.split(b"\r\n\r\n", 1)
         self.server.requests.append(head.decode(errors="replace"))
-        sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        # RFC 6455's answer to the key (HAProxy checks it, as browsers do).
+        key = next((line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"sec-websocket-key:")), b"")
+        accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+        sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
         if rest:
             sock.sendall(rest)
         while True:
@@ -141,9 +147,9 @@ class UpgradeUpstream(_LocalServer, socketserver.ThreadingTCPServer):
 
 
 @pytest.fixture(scope="session")
-def nginx_binary():
-    """nginx is part of the platform (scripts/nginx.sh installs it): its absence fails, never skips."""
-    return find_nginx(install=True)
+def haproxy_binary():
+    """HAProxy is part of the platform (scripts/haproxy.sh installs it): its absence fails, never skips."""
+    return find_haproxy(install=True)
 
 
 @pytest.fixture
@@ -168,7 +174,7 @@ def upgrade_upstream():
 
 
 @pytest.fixture
-def make_router(tmp_path, nginx_binary):
+def make_router(tmp_path, haproxy_binary):
     """Routers on free ports of 127.0.0.1, each in its own data dir; all stopped at the end."""
     made: list[Router] = []
 
@@ -178,7 +184,7 @@ def make_router(tmp_path, nginx_binary):
         https_port = settings.pop("https_port", "free")
         router = Router(tmp_path / f"data{len(made)}", http_port=free_port(),
                         https_port=free_port() if https_port == "free" else https_port,
-                        nginx=nginx_binary, **settings)
+                        haproxy=haproxy_binary, **settings)
         made.append(router)
         if start:
             router.start()
