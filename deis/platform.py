@@ -219,6 +219,8 @@ def programs(controller: Controller) -> list[Program]:
         Program("controller", controller.argv(), stopwaitsecs=35),  # gunicorn's graceful timeout is 30 s
         # HAProxy's master: SIGUSR1 is its graceful stop (open requests finish; SIGKILL after stopwaitsecs).
         Program("router", [python, "-m", "deis.platform", "router"], stopwaitsecs=15, stopsignal="USR1"),
+        # The router's reconciler: serves the routes the database holds (deis/controller/api/routing.py).
+        Program("routes", [python, "-m", "deis.controller", "route"]),
         Program("logger", [python, "-m", "deis.logger", "--data-dir", str(data_dir)]),
         Program("deployer", [python, "-m", "deis.controller", "deploy"]),
         Program("builder", [python, "-m", "deis.builder", "serve"]),
@@ -332,9 +334,10 @@ class Supervisor:
                 "stopasgroup=true", "killasgroup=true",
                 "redirect_stderr=true", f"stdout_logfile={value(logs / (program.name + '.log'))}",
                 f"stdout_logfile_maxbytes={self.log_bytes}", f"stdout_logfile_backups={self.log_backups}",
-                # DEIS_ROUTER_SUPERVISED: the programs' Routers (the deployer's) never start a HAProxy of
-                # their own, they wait for the router program's (deis.router.Router.start).
-                'environment=PYTHONUNBUFFERED="1",DEIS_ROUTER_SUPERVISED="1"', "",
+                # DEIS_ROUTER_SUPERVISED: the programs' Routers (the route reconciler's) never start a
+                # HAProxy of their own, they wait for the router program's (deis.router.Router.start).
+                # DEIS_ROUTER_RECONCILER: the deployer and the API leave the router to the reconciler.
+                'environment=PYTHONUNBUFFERED="1",DEIS_ROUTER_SUPERVISED="1",DEIS_ROUTER_RECONCILER="1"', "",
             ]
         return "\n".join(lines)
 
@@ -472,6 +475,7 @@ def stop_unsupervised(controller: Controller, supervisor: Supervisor) -> list[st
     python = sys.executable
     for name, argv in (("logger", [python, "-m", "deis.logger", "--data-dir", str(controller.data_dir)]),
                        ("deployer", [python, "-m", "deis.controller", "deploy"]),
+                       ("routes", [python, "-m", "deis.controller", "route"]),
                        ("reconciler", [python, "-m", "deis.controller", "reconcile"]),
                        ("builder", [python, "-m", "deis.builder", "serve"])):
         if Daemon(name, argv, controller.data_dir).stop():

@@ -8,6 +8,7 @@ person can act on, or None when the value is fine; callers decide how to report 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 
@@ -63,6 +64,38 @@ def host_name_problem(value: str, wildcard: bool = True) -> str | None:
     if labels[-1].isdigit():
         return f"'{value}' is an IP address, not a host name."
     return None
+
+
+# --- networks (an app's allow-list) ----------------------------------------------------------
+
+NETWORKS_MAX = 100  # addresses an app's allow-list may hold (the router matches each request against them)
+NETWORK_TEXT_MAX = 64  # the longest IPv6 network written out in full is 49 characters
+NETWORK_FORMAT = "an IPv4 or IPv6 address or network, like 203.0.113.7, 10.0.0.0/8 or 2001:db8::/32"
+
+
+def network_problem(value) -> str | None:
+    """Whether `value` is an address or a network (CIDR) the router can allow. Host bits may be set
+    (10.1.2.3/8 stands for 10.0.0.0/8); IPv6 zones (fe80::1%eth0) mean nothing to another host."""
+    if not isinstance(value, str) or not value.strip():
+        return f"An address must be a non-empty string: {NETWORK_FORMAT}."
+    text = value.strip()
+    shown = f"'{text}'" if len(text) <= NETWORK_TEXT_MAX and text.isascii() and text.isprintable() else "This"
+    if len(text) > NETWORK_TEXT_MAX or "%" in text:
+        return f"{shown} is not {NETWORK_FORMAT}."
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return f"{shown} is not {NETWORK_FORMAT}."
+    return None
+
+
+def normal_network(value: str) -> str:
+    """A network in the one form the router and the API keep: 10.1.2.3/8 -> 10.0.0.0/8, 203.0.113.7 ->
+    203.0.113.7/32, 2001:DB8::/32 -> 2001:db8::/32. ValueError (network_problem's sentence) otherwise."""
+    problem = network_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return str(ipaddress.ip_network(value.strip(), strict=False))
 
 
 # --- image references (github.com/distribution/reference) ------------------------------------

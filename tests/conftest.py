@@ -134,6 +134,8 @@ def start_live_controller(tmp: Path, env: dict | None = None, deployer: bool = F
         live_url, drop = _create_postgres_database(saved["DATABASE_URL"])
         os.environ["DATABASE_URL"] = live_url
     os.environ.update(env or {})
+    if deployer:
+        os.environ["DEIS_ROUTER_RECONCILER"] = "1"
     controller = Controller(data_dir=tmp, port=free_port(), bind_host="127.0.0.1", workers=2, threads=8)
     try:
         controller.environment = controller.env()  # for other processes of this platform
@@ -141,13 +143,15 @@ def start_live_controller(tmp: Path, env: dict | None = None, deployer: bool = F
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    daemon = None
-    if deployer:
-        daemon = Daemon("deployer", [sys.executable, "-m", "deis.controller", "deploy"], tmp)
-        daemon.start(controller.environment)
+    daemons = []
+    if deployer:  # and the router's reconciler, which serves the routes the deployer records
+        daemons = [Daemon("routes", [sys.executable, "-m", "deis.controller", "route"], tmp),
+                   Daemon("deployer", [sys.executable, "-m", "deis.controller", "deploy"], tmp)]
+        for daemon in daemons:
+            daemon.start(controller.environment)
 
     def stop():
-        if daemon is not None:
+        for daemon in reversed(daemons):
             daemon.stop()
         controller.stop()
         drop()

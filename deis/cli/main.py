@@ -13,7 +13,8 @@ import click
 
 from deis import API_VERSION, __version__
 
-from .commands import apps, auth, builds, certs, config, domains, git, keys, limits, perms, ps, releases, tags, users
+from .commands import (apps, auth, builds, certs, config, domains, git, keys, limits, maintenance, perms, ps, releases,
+                       tags, users, whitelist)
 from .output import echo
 
 TOPICS = {
@@ -22,6 +23,8 @@ TOPICS = {
     "ps": "manage processes inside an app container",
     "config": "manage environment variables that define app config",
     "domains": "manage and assign domain names to your applications",
+    "maintenance": "enable or disable maintenance mode for an app",
+    "whitelist": "manage the addresses allowed to use an app",
     "builds": "manage builds created using `git push`",
     "limits": "manage resource limits for your application",
     "tags": "manage tags for application containers",
@@ -126,7 +129,8 @@ def shortcuts():
         echo(f"{name:<15} -> {target}")
 
 
-for module in (apps, auth, builds, certs, config, domains, git, keys, limits, perms, ps, releases, tags, users):
+for module in (apps, auth, builds, certs, config, domains, git, keys, limits, maintenance, perms, ps, releases, tags, users,
+               whitelist):
     for command in module.commands:
         cli.add_command(command)
 

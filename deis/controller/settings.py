@@ -71,6 +71,9 @@ JOB_OUTPUT_LIMIT = 1 << 20  # bytes of a one-off's output the controller keeps (
 # The router (HAProxy) the controller configures; `deis-platform up` starts it on these ports.
 ROUTER_HTTP_PORT = int(os.environ.get("DEIS_ROUTER_PORT", "80"))
 ROUTER_HTTPS_PORT = int(os.environ.get("DEIS_ROUTER_HTTPS_PORT", "443"))
+# A router reconciler (`python -m deis.controller route`) serves the routes the database holds;
+# without one (tools, some tests) the deployer and the API change this host's router themselves.
+ROUTER_RECONCILER = os.environ.get("DEIS_ROUTER_RECONCILER") == "1"
 
 # --- Input limits: what the API refuses (4xx) before the engine or the router would ---------------
 from deis import rules  # noqa: E402  (Django-free: the rules every component shares)

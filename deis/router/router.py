@@ -83,6 +83,7 @@ class ApplyResult:
     unconfirmed: bool = False  # HAProxy runs but did not confirm the change in time
     runtime_commands: int = 0  # commands sent to the runtime API
     drained: int = 0  # servers drained and deleted
+    draining: list = field(default_factory=list, repr=False)  # (slot, server) left for finish_drains
 
     @property
     def ok(self) -> bool:
@@ -387,13 +388,17 @@ class Router:
         return False
 
     # ----------------------------------------------------------------- routes
-    def apply(self, routes: list[Route]) -> ApplyResult:
+    def apply(self, routes: list[Route], wait: bool = True) -> ApplyResult:
         """Make `routes` all the router serves, app by app as far as HAProxy accepts them."""
         with self._locked():
-            result, drains = self._converge(list(routes), self._load_state(),
-                                            verify={getattr(r, "app", None) for r in routes})
-        if drains:
-            result.drained = self._finish_drains(drains)
+            result, result.draining = self._converge(list(routes), self._load_state(),
+                                                     verify={getattr(r, "app", None) for r in routes})
+        return self.finish_drains(result) if wait else result
+
+    def finish_drains(self, result: ApplyResult) -> ApplyResult:
+        """Wait for the servers `result` left draining (see update's `wait`), then delete them."""
+        if result.draining:
+            result.drained, result.draining = self._finish_drains(result.draining), []
         return result
 
     def routes(self) -> dict[str, Route]:
@@ -406,13 +411,15 @@ class Router:
         return self._load_state()["generation"] if self.serving() else None
 
     def update(self, changes: dict[str, Route | None], only_if_changed: bool = False,
-               keep_upstreams: bool = False, remove_others: bool = False) -> ApplyResult | None:
+               keep_upstreams: bool = False, remove_others: bool = False, wait: bool = True) -> ApplyResult | None:
         """Change some apps' routes (None removes one) and keep every other app's as it is, under
         the router's lock. `keep_upstreams`: the changed apps keep the upstreams served now (for
         hosts and certificates, which must not race a deploy's switch). `remove_others`: apps not
         in `changes` go. `only_if_changed`: nothing happens when HAProxy serves the result already
         (the deployer's resync). Returns once servers no longer routed to have finished their
-        requests (or `drain_timeout` passed) and are deleted."""
+        requests (or `drain_timeout` passed) and are deleted; with `wait=False` at once, leaving
+        that to `finish_drains(result)` (the router's reconciler: one app's drain never holds up
+        another's change)."""
         with self._locked():
             state = self._load_state()
             current = {} if remove_others else dict(state["routes"])
@@ -427,10 +434,8 @@ class Router:
                 current[app] = route
             if only_if_changed and self._unchanged(changes, current, state, remove_others):
                 return None
-            result, drains = self._converge(list(current.values()), state, verify=set(changes))
-        if drains:
-            result.drained = self._finish_drains(drains)
-        return result
+            result, result.draining = self._converge(list(current.values()), state, verify=set(changes))
+        return self.finish_drains(result) if wait else result
 
     def _unchanged(self, changes, current, state, remove_others) -> bool:
         """The changed apps validate to what is served, and HAProxy has their servers."""

@@ -1,5 +1,7 @@
 """`--help` works for every command, topic and shortcut, without a controller or a login."""
 
+import re
+
 import pytest
 
 from deis.cli.main import SHORTCUTS, TOPICS, cli
@@ -16,7 +18,9 @@ def test_help(deis, name):
 def test_root_help_lists_topics_and_shortcuts(deis):
     for args in ([], ["--help"], ["help"]):
         out = deis.ok(*args).out
-        assert "Topics" in out and "apps      manage applications" in out and "create    = apps:create" in out
+        assert "Topics" in out and re.search(r"^  apps +manage applications", out, re.M) and "create    = apps:create" in out
+        assert re.search(r"^  maintenance +enable or disable maintenance mode", out, re.M)
+        assert re.search(r"^  whitelist +manage the addresses allowed", out, re.M)
 
 
 def test_topic_help_lists_its_commands(deis):

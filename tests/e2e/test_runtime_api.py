@@ -55,8 +55,10 @@ def test_deploy_serve_config_and_failed_release(runtime):
 
 def test_no_request_dropped_while_deploying_configuring_rolling_back_and_scaling(runtime):
     """Load goes through the router the whole time, on fresh connections and on keep-alive ones,
-    GETs and POSTs; every request is answered 200, with no retry at all: route changes never
-    reload the router, so no connection is ever closed under a client (issue 12)."""
+    GETs and HEADs; every request is answered 200, with no retry at all: route changes never
+    reload the router, so no connection is ever closed under a client (issue 12). (POSTs with
+    bodies go through hundreds of route changes in tests/router: busybox's httpd answers a POST to
+    a file with 501 and closes without reading the body, a reset of its own.)"""
     import http.client
     import threading
     import time
@@ -77,10 +79,8 @@ def test_no_request_dropped_while_deploying_configuring_rolling_back_and_scaling
                 if connection is not None:
                     connection.close()
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            post = len(statuses) % 3 == 0
             try:
-                connection.request("POST" if post else "GET", "/", body=b"x" * 100 if post else None,
-                                   headers={"Host": host})
+                connection.request("HEAD" if len(statuses) % 3 == 0 else "GET", "/", headers={"Host": host})
                 answer = connection.getresponse()
                 answer.read()
                 statuses.append(answer.status)

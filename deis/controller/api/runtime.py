@@ -38,8 +38,10 @@ class ReleasePhaseError(DeployError):
 
 
 def router() -> Router:
-    return Router(settings.DATA_DIR, http_port=settings.ROUTER_HTTP_PORT,
-                  https_port=settings.ROUTER_HTTPS_PORT, install=False)
+    """Where route changes go: see routing.desired_or_host_router."""
+    from .routing import desired_or_host_router
+
+    return desired_or_host_router()
 
 
 def log_store() -> LogStore:
@@ -66,7 +68,7 @@ def log_run(app_id: str, user, command: str, code: int, output: str) -> None:
 
 
 def route_certificates(app: App | None = None) -> list[RouteCertificate]:
-    """Each certificate fit to serve (tls.problem: what nginx and clients accept), with `hosts` the
+    """Each certificate fit to serve (tls.problem: what the router and clients accept), with `hosts` the
     domains it is attached to whose app its owner owns or shares (admins: any). Nothing else reaches
     the router: a certificate naming another tenant's host is never in that tenant's route."""
     attachments = CertificateDomain.objects.select_related("certificate__owner", "domain__app")
@@ -90,9 +92,11 @@ def route_certificates(app: App | None = None) -> list[RouteCertificate]:
 
 
 def route_for(app: App, endpoints: list[Endpoint], certificates: list[RouteCertificate] | None = None,
-              backups: list[Endpoint] = ()) -> Route:
+              backups: list[Endpoint] = (), app_settings: tuple | None = None) -> Route:
     """The app's route: its host names, the certificates covering them, `endpoints` as upstreams
-    (and `backups`, used by the router only when no upstream answers)."""
+    (and `backups`, used by the router only when no upstream answers), and its settings as the
+    database has them now (never a copy cached on `app`, which a rollout holds for minutes):
+    maintenance mode and the allow-list (models/appsettings.py)."""
     if certificates is None:
         certificates = route_certificates(app)
     hosts = [app.url, *(d.domain for d in app.domains.all())]
@@ -101,8 +105,18 @@ def route_for(app: App, endpoints: list[Endpoint], certificates: list[RouteCerti
         mine = tuple(h for h in (c.hosts or ()) if h in hosts)
         if mine:
             served.append(replace(c, hosts=mine))
+    maintenance, allow = app_settings or App.objects.filter(pk=app.pk).values_list(
+        "appsettings__maintenance", "appsettings__whitelist").first() or (False, [])
     return Route(app=app.id, hosts=hosts, upstreams=[(e.address, e.port) for e in endpoints],
-                 backups=[(e.address, e.port) for e in backups], certificates=served)
+                 backups=[(e.address, e.port) for e in backups], certificates=served,
+                 maintenance=bool(maintenance), allow=list(allow or []))
+
+
+def route_settings(app_ids: list[str] | None = None) -> dict[str, tuple]:
+    """{app: (maintenance, allow-list)} of many apps in one query (see route_for)."""
+    rows = App.objects.all() if app_ids is None else App.objects.filter(id__in=app_ids)
+    return {app_id: (m, w) for app_id, m, w in rows.values_list("id", "appsettings__maintenance",
+                                                                "appsettings__whitelist")}
 
 
 def refresh_routes() -> None:
@@ -111,8 +125,9 @@ def refresh_routes() -> None:
     app's lock). No-op without a runtime."""
     if not get_scheduler().available:
         return
-    certificates = route_certificates()
-    changes = {app.id: route_for(app, [], certificates) for app in App.objects.prefetch_related("domains")}
+    certificates, app_settings = route_certificates(), route_settings()
+    changes = {app.id: route_for(app, [], certificates, app_settings=app_settings.get(app.id))
+               for app in App.objects.prefetch_related("domains")}
     router().update(changes, keep_upstreams=True, remove_others=True)
 
 
@@ -123,7 +138,7 @@ def switch_for(app: App):
         if not App.objects.filter(pk=app.pk).exists():
             return
         result = router().update({app.id: route_for(app, endpoints, backups=backups)})
-        if app.id in result.rejected:  # nginx keeps the old route: the old processes must stay
+        if app.id in result.rejected:  # the router keeps the old route: the old processes must stay
             raise RuntimeError(f"the router refused the new route: {result.rejected[app.id]}")
         if result.unconfirmed:
             raise RuntimeError("; ".join(result.warnings))

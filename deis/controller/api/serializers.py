@@ -3,11 +3,14 @@
 from datetime import timezone
 
 from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from deis import rules
+
 from . import validators
-from .models import App, Build, Certificate, Config, Domain, Key, Release, app_url
+from .models import App, AppSettings, Build, Certificate, Config, Domain, Key, Release, app_url
 
 User = get_user_model()
 
@@ -149,6 +152,17 @@ class CertificateSerializer(serializers.ModelSerializer):
         return sorted(a.domain.domain for a in obj.attachments.all())
 
 
+class AppSettingsSerializer(serializers.ModelSerializer):
+    """Workflow's AppSettings fields this platform has: maintenance and whitelist (the allow-list)."""
+    owner = OwnerField()
+    app = AppSlugField()
+
+    class Meta:
+        model = AppSettings
+        fields = ["uuid", "app", "owner", "maintenance", "whitelist", "created", "updated"]
+        read_only_fields = fields
+
+
 # --- input ----------------------------------------------------------------------------------
 
 class RegisterInput(StrictSerializer):
@@ -272,6 +286,63 @@ class CertificateInput(StrictSerializer):
         attrs.update(expires=info.expires, starts=info.starts, issuer=info.issuer, subject=info.subject,
                      fingerprint=info.fingerprint, san=list(info.san))
         return attrs
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """true or false (a form may send "true"/"false"); not 1, "yes" or "on", which DRF would take."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        if isinstance(data, str) and data.strip().lower() in ("true", "false"):
+            return data.strip().lower() == "true"
+        self.fail("invalid")
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string"}, "maxItems": rules.NETWORKS_MAX})
+class AddressesField(serializers.Field):
+    """A list of addresses and networks (rules.network_problem), normalised, duplicates dropped."""
+
+    def __init__(self, allow_empty: bool = True, **kwargs):
+        self.allow_empty = allow_empty
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            raise serializers.ValidationError(f"Give a list of addresses: {rules.NETWORK_FORMAT}.")
+        if not data and not self.allow_empty:
+            raise serializers.ValidationError("Give at least one address.")
+        if len(data) > rules.NETWORKS_MAX:
+            raise serializers.ValidationError(f"An app may allow at most {rules.NETWORKS_MAX} addresses; "
+                                              f"{len(data)} were given.")
+        networks = []
+        for item in data:
+            problem = rules.network_problem(item)
+            if problem:
+                raise serializers.ValidationError(problem)
+            network = rules.normal_network(item)
+            if network not in networks:
+                networks.append(network)
+        return networks
+
+    def to_representation(self, value):
+        return list(value)
+
+
+class AppSettingsInput(StrictSerializer):
+    """Workflow's POST /apps/<app>/settings/: `maintenance`, and `whitelist` (replaces the allow-list)."""
+    maintenance = StrictBooleanField(required=False)
+    whitelist = AddressesField(required=False)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError({"detail": "Nothing to change: give maintenance (true or false) "
+                                                         "or whitelist."})
+        return attrs
+
+
+class WhitelistInput(StrictSerializer):
+    addresses = AddressesField(allow_empty=False)
 
 
 class CertificateDomainInput(StrictSerializer):

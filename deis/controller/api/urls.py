@@ -34,6 +34,8 @@ urlpatterns = [
     re_path(rf"^apps/{APP}/containers/?$", views.ContainersView.as_view()),
     re_path(rf"^apps/{APP}/domains/(?P<domain>[*\w.-]+)/?$", views.DomainDetailView.as_view()),
     re_path(rf"^apps/{APP}/domains/?$", views.DomainsView.as_view()),
+    re_path(rf"^apps/{APP}/settings/?$", views.AppSettingsView.as_view()),
+    re_path(rf"^apps/{APP}/whitelist/?$", views.WhitelistView.as_view()),
     re_path(rf"^apps/{APP}/scale/?$", views.ScaleView.as_view()),
     re_path(rf"^apps/{APP}/logs/?$", views.LogsView.as_view()),
     re_path(rf"^apps/{APP}/run/?$", views.RunView.as_view()),

@@ -28,7 +28,7 @@ from deis.scheduler import get_scheduler
 
 from . import accounts, jobs, releases, rollouts, runtime, serializers, validators
 from .exceptions import Conflict, TooMany
-from .models import App, Build, Certificate, CertificateDomain, Domain, Job, Key, Push, Rollout, lock_app
+from .models import App, AppSettings, Build, Certificate, CertificateDomain, Domain, Job, Key, Push, Rollout, lock_app
 from .permissions import BuilderKeyAuthentication, IsAdmin, IsBuilder, deny
 
 User = get_user_model()
@@ -688,6 +688,105 @@ class DomainDetailView(APIView):
             raise NotFound(f"{domain} is not a domain of {app.id}.")
         obj.delete()
         runtime.refresh_routes()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- maintenance mode and the allow-list (Workflow v2's /settings/ and /whitelist/) -----------
+
+def change_settings(request, app: App, change) -> AppSettings:
+    """Under the app's lock: `change(settings)` edits the app's settings and returns what it did (a
+    line for the app's log), None when nothing changes, or raises to refuse. A change is saved and
+    put into effect at once: every route is refreshed (runtime.route_for reads the settings)."""
+    with releases.write_transaction():
+        lock_app(app)
+        row = AppSettings.of(app)
+        did = change(row)
+        if did:
+            row.owner = request.user
+            row.save()
+    if did:
+        runtime.refresh_routes()
+        runtime.event(app.id, f"{request.user.username} {did}")
+    return row
+
+
+class AppSettingsView(generics.GenericAPIView):
+    """`maintenance`: every request to the app is answered 503 with the maintenance page;
+    `whitelist`: the networks whose clients may use it (others get 403), empty for everybody."""
+
+    serializer_class = serializers.AppSettingsInput
+
+    @extend_schema(responses={200: serializers.AppSettingsSerializer})
+    def get(self, request, id):
+        app = app_for(request, id, "view the settings of")
+        return Response(serializers.AppSettingsSerializer(AppSettings.of(app)).data)
+
+    @extend_schema(responses={201: serializers.AppSettingsSerializer})
+    def post(self, request, id):
+        app = app_for(request, id, "change the settings of")
+        data = validated(serializers.AppSettingsInput, request)
+
+        def change(row):
+            did = []
+            if "maintenance" in data and data["maintenance"] != row.maintenance:
+                row.maintenance = data["maintenance"]
+                did.append(f"turned maintenance mode {'on' if row.maintenance else 'off'}")
+            if "whitelist" in data and data["whitelist"] != row.whitelist:
+                row.whitelist = data["whitelist"]
+                did.append(f"set the allow-list to {', '.join(row.whitelist)}" if row.whitelist
+                           else "emptied the allow-list (everybody may use it)")
+            return " and ".join(did)
+
+        row = change_settings(request, app, change)
+        return Response(serializers.AppSettingsSerializer(row).data, status=status.HTTP_201_CREATED)
+
+
+class WhitelistView(generics.GenericAPIView):
+    """The allow-list as Workflow v2 has it: `{"addresses": [...]}` to list, add (POST) and remove
+    (DELETE). Addresses are normalised (10.1.2.3/8 is 10.0.0.0/8, 203.0.113.7 is 203.0.113.7/32);
+    one already there is not added twice; removing one that is not there removes nothing (404)."""
+
+    serializer_class = serializers.WhitelistInput
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, id):
+        app = app_for(request, id, "view the allow-list of")
+        return Response({"addresses": AppSettings.of(app).whitelist})
+
+    def change(self, request, id, edit) -> AppSettings:
+        """The body's addresses, given to `edit(app, settings, addresses)` through change_settings."""
+        app = app_for(request, id, "change the allow-list of")
+        addresses = validated(serializers.WhitelistInput, request)["addresses"]
+        return change_settings(request, app, lambda row: edit(app, row, addresses))
+
+    @staticmethod
+    def add(app: App, row: AppSettings, addresses: list[str]) -> str | None:
+        new = [a for a in addresses if a not in row.whitelist]
+        if len(row.whitelist) + len(new) > rules.NETWORKS_MAX:
+            raise ValidationError({"addresses": [
+                f"An app may allow at most {rules.NETWORKS_MAX} addresses: {app.id} allows "
+                f"{len(row.whitelist)}, and this would add {len(new)}."]})
+        row.whitelist = [*row.whitelist, *new]
+        return f"allowed {', '.join(new)}" if new else None
+
+    @staticmethod
+    def remove(app: App, row: AppSettings, addresses: list[str]) -> str:
+        missing = [a for a in addresses if a not in row.whitelist]
+        if missing:
+            raise NotFound(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in the "
+                           f"allow-list of {app.id}.")
+        row.whitelist = [a for a in row.whitelist if a not in addresses]
+        return f"removed {', '.join(addresses)} from the allow-list" + \
+            ("" if row.whitelist else " (everybody may use it now)")
+
+    @extend_schema(responses={201: dict})
+    def post(self, request, id):
+        row = self.change(request, id, self.add)
+        return Response({"addresses": row.whitelist}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, id):
+        self.change(request, id, self.remove)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
