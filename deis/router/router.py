@@ -125,20 +125,49 @@ def server_name(addr: str, port: int, backup: bool) -> str:
     return f"{'b' if backup else 'p'}_{addr.replace(':', '_').replace('.', '_')}_{port}"
 
 
-# Per process, by path: the parsed state file (every Router of a process shares the parse).
+# Per process, by path: the parsed state file (every Router of a process shares the parse), and
+# what this process last wrote to each file (compared in memory, not read back).
 _STATES: dict[str, tuple] = {}
+_WRITTEN: dict[str, str] = {}
+
+
+class _ByIdentity:
+    """Values worked out from a Route, kept while that very object lives (routes read from the
+    state file are the same objects from one change to the next): at 500 apps, a change of one
+    app no longer validates, resolves and serialises the 499 others."""
+
+    def __init__(self, limit: int = 20000):
+        self.limit, self.items = limit, {}
+
+    def get(self, route, make):
+        key = id(route)
+        hit = self.items.get(key)
+        if hit is not None and hit[0] is route:
+            return hit[1]
+        if len(self.items) >= self.limit:
+            self.items.clear()
+        value = make(route)
+        self.items[key] = (route, value)
+        return value
+
+
+_VALID, _SERVERS, _JSON = _ByIdentity(), _ByIdentity(), _ByIdentity()
 
 
 def _write_atomically(path: Path, text: str, mode: int = 0o644) -> bool:
     """Write `path` whole or not at all; False (and nothing written) when it holds `text` already."""
+    if _WRITTEN.get(str(path)) == text:  # (this process wrote it: no need to read it back)
+        return False
     with contextlib.suppress(OSError):
         if path.read_text() == text:
+            _WRITTEN[str(path)] = text
             return False
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
     os.replace(tmp, path)
+    _WRITTEN[str(path)] = text
     return True
 
 
@@ -257,10 +286,16 @@ class Router:
                 "slot_count": cached[4]}
 
     def _save_state(self, generation: int, desired: Desired) -> None:
-        text = json.dumps({"generation": generation, "slot_count": desired.slot_count,
-                           "slots": dict(sorted(desired.slots.items())),
-                           "routes": {app: r.to_dict() for app, r in sorted(desired.routes.items())}}, indent=1)
-        _write_atomically(self.root / "state.json", text, mode=0o600)
+        routes = ",\n".join(f"  {json.dumps(app)}: {_JSON.get(r, lambda r: json.dumps(r.to_dict()))}"
+                             for app, r in sorted(desired.routes.items()))
+        text = (f'{{"generation": {generation}, "slot_count": {desired.slot_count},\n'
+                f' "slots": {json.dumps(dict(sorted(desired.slots.items())))},\n "routes": {{\n{routes}\n }}}}\n')
+        path = self.root / "state.json"
+        _write_atomically(path, text, mode=0o600)
+        # The next load gives these very objects (see _ByIdentity), unless another process writes.
+        info = path.stat()
+        _STATES[str(path)] = ((info.st_ino, info.st_mtime_ns, info.st_size), generation, dict(desired.routes),
+                              dict(desired.slots), desired.slot_count)
 
     # ----------------------------------------------------------------- process
     def master_pid(self) -> int | None:
@@ -477,7 +512,8 @@ class Router:
                 result.warnings.append(f"{app}: a second route for the app was ignored")
                 continue
             try:
-                checked = validate(route)
+                # The last good route itself (not a copy) was checked when it went live.
+                checked = route if route is last_good.get(app) else _VALID.get(route, validate)
                 self._servers_of(checked)  # resolves upstream names
             except InvalidRoute as exc:
                 result.rejected[str(app)] = str(exc)
@@ -539,6 +575,10 @@ class Router:
 
     @staticmethod
     def _servers_of(route: Route) -> tuple[list[tuple[str, str, bool]], None]:
+        return _SERVERS.get(route, Router._resolve_servers)
+
+    @staticmethod
+    def _resolve_servers(route: Route) -> tuple[list[tuple[str, str, bool]], None]:
         out = []
         for items, backup in ((route.upstreams, False), (route.backups, True)):
             for addr, port in items:
@@ -801,7 +841,8 @@ class Router:
         pending = set(drains)
         while pending and time.monotonic() < deadline:
             try:
-                rows = {(r["pxname"], r["svname"]): int(r["scur"] or 0) for r in self.api.stats()}
+                rows = {(r["pxname"], r["svname"]): int(r["scur"] or 0)
+                        for slot in {slot for slot, _ in pending} for r in self.api.stats(slot)}
             except RuntimeAPIError:
                 return 0
             pending = {d for d in pending if rows.get(d, 0) > 0}

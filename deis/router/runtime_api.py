@@ -78,14 +78,14 @@ class RuntimeAPI:
                               "port": int(fields[18])}
         return out
 
-    def stats(self) -> list[dict]:
-        """`show stat` as rows of dicts (frontends, backends and servers)."""
-        text = self.raw("show stat").lstrip("# ")
+    def stats(self, backend: str | None = None) -> list[dict]:
+        """`show stat` as rows of dicts (frontends, backends and servers; or one backend's servers)."""
+        text = self.raw(f"show stat {backend} 4 -1" if backend else "show stat").lstrip("# ")
         return [row for row in csv.DictReader(io.StringIO(text)) if row.get("pxname")]
 
     def sessions(self, backend: str, server: str) -> int | None:
         """Requests and tunnels the server has in flight now (None: no such server)."""
-        for row in self.stats():
+        for row in self.stats(backend):
             if row["pxname"] == backend and row["svname"] == server:
                 return int(row["scur"] or 0)
         return None

@@ -103,7 +103,9 @@ frontend deis
 backend {{ slot }}
     balance roundrobin
     http-request return status 403 content-type "text/plain; charset=utf-8" string "403 Forbidden: this address may not use this app\\n" if { be_name,map_str("{{ root }}/allowlisted.map") -m found } !{ src -f "{{ root }}/allow/{{ slot }}.acl" }
-    http-request return status 503 content-type "text/plain; charset=utf-8" lf-string "503 Service Unavailable: no web process is running for %[var(txn.app)]\\n" if { nbsrv eq 0 }
+    # HAProxy's own 503 (no server to take the request), never a 503 of the app's. Not an
+    # `nbsrv eq 0` rule: a process finishing its last answers after a reload counts none.
+    http-error status 503 content-type "text/plain; charset=utf-8" lf-string "503 Service Unavailable: no web process is running for %[var(txn.app)]\\n"
 {% for name, addr, backup in servers.get(slot, []) %}
     server {{ name }} {{ addr }}{{ " backup" if backup else "" }}
 {% endfor %}

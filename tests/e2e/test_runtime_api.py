@@ -138,3 +138,28 @@ def test_a_one_off_is_a_job_whose_output_streams_and_that_holds_no_request(runti
     assert printed == "first\nsecond\n"
     assert ("running", True, False) in states  # the first line was read while it still ran
     assert user.delete(f"/v1/apps/{app}").status_code == 204
+
+
+def test_maintenance_mode_and_the_allow_list_through_the_router(runtime):
+    """Workflow's settings and whitelist, through the API, the router's reconciler and HAProxy:
+    each change is served when its request returns; the processes keep running meanwhile."""
+    user = runtime["live"].register(unique("ops"))
+    app = unique("ops")
+    assert user.post("/v1/apps", json={"id": app}).status_code == 201
+    assert user.post(f"/v1/apps/{app}/builds", json={"image": runtime["image"],
+                                                     "procfile": {"web": WEB}}).status_code == 201
+    host = f"{app}.localhost"
+    assert through_router(runtime, host).status_code == 200
+    assert user.post(f"/v1/apps/{app}/settings/", json={"maintenance": True}).status_code == 201
+    answer = through_router(runtime, host)
+    assert answer.status_code == 503 and "maintenance" in answer.text
+    assert user.post(f"/v1/apps/{app}/settings/", json={"maintenance": False}).status_code == 201
+    assert through_router(runtime, host).status_code == 200
+    assert user.post(f"/v1/apps/{app}/whitelist/", json={"addresses": ["10.0.0.0/8"]}).status_code == 201
+    assert through_router(runtime, host).status_code == 403  # this host's 127.0.0.1 is not in it
+    assert user.post(f"/v1/apps/{app}/whitelist/", json={"addresses": ["127.0.0.1"]}).status_code == 201
+    assert through_router(runtime, host).status_code == 200
+    assert user.delete(f"/v1/apps/{app}/whitelist/", json={"addresses": ["127.0.0.1/32", "10.0.0.0/8"]}).status_code == 204
+    assert through_router(runtime, host).status_code == 200
+    assert [p["state"] for p in user.get(f"/v1/apps/{app}/containers").json()["results"]] == ["up"]
+    user.delete(f"/v1/apps/{app}")

@@ -586,3 +586,52 @@ def test_a_websocket_lives_through_route_changes_of_its_app(router, upgrade_upst
             router.update({"ws": Route("ws", ["ws.localhost"], ups)})
             s.sendall(b"ping%d" % i)
             assert s.recv(100) == b"ping%d" % i
+
+
+# ------------------------------------------------------------------ maintenance and allow-lists
+
+def test_maintenance_mode_answers_503_with_its_page_and_leaves_other_apps_alone(router, make_upstream):
+    a, b = make_upstream("a"), make_upstream("b")
+    router.apply([route("web", [a]), route("other", [b])])
+    result = router.update({"web": Route("web", ["web.localhost"], [a.address], maintenance=True)})
+    assert result.ok and not result.reloaded
+    status, headers, body = get(router, "web.localhost")
+    assert status == 503 and b"maintenance" in body and headers["content-type"].startswith("text/html")
+    assert headers["retry-after"] == "60" and headers["x-request-id"]
+    assert get_json(router, "other.localhost")["upstream"] == "b"
+    router.update({"web": Route("web", ["web.localhost"], [a.address], maintenance=False)})
+    assert get_json(router, "web.localhost")["upstream"] == "a"
+
+
+def test_an_allow_list_lets_only_its_networks_in(router, make_upstream):
+    a = make_upstream("a")
+    router.apply([Route("web", ["web.localhost"], [a.address], allow=["10.0.0.0/8"])])
+    status, _, body = get(router, "web.localhost")
+    assert status == 403 and b"403 Forbidden" in body
+    # X-Forwarded-For from a proxy nobody trusts changes nothing
+    assert get(router, "web.localhost", headers={"X-Forwarded-For": "10.1.2.3"})[0] == 403
+    router.update({"web": Route("web", ["web.localhost"], [a.address], allow=["10.0.0.0/8", "127.0.0.1"])})
+    assert get_json(router, "web.localhost")["upstream"] == "a"
+    router.update({"web": Route("web", ["web.localhost"], [a.address], allow=[])})  # empty: everybody
+    assert get_json(router, "web.localhost")["upstream"] == "a"
+
+
+def test_the_client_address_comes_from_x_forwarded_for_only_behind_a_trusted_proxy(make_router, make_upstream):
+    router = make_router(trusted_proxies=["127.0.0.0/8"])
+    a = make_upstream("a")
+    router.apply([Route("web", ["web.localhost"], [a.address], allow=["10.0.0.0/8"])])
+    assert get(router, "web.localhost")[0] == 403  # the proxy itself is not in the list
+    status, _, body = get(router, "web.localhost", headers={"X-Forwarded-For": "192.0.2.1, 10.1.2.3"})
+    assert status == 200
+    headers = json.loads(body)["headers"]
+    assert headers["x-real-ip"] == "10.1.2.3"
+    assert headers["x-forwarded-for"] == "192.0.2.1, 10.1.2.3, 127.0.0.1"
+    assert get(router, "web.localhost", headers={"X-Forwarded-For": "10.1.2.3, 192.0.2.1"})[0] == 403
+
+
+def test_a_bad_allow_list_entry_is_refused_and_the_app_keeps_its_route(router, make_upstream):
+    a = make_upstream("a")
+    router.apply([route("web", [a])])
+    result = router.update({"web": Route("web", ["web.localhost"], [a.address], allow=["10.0.0.0/33"])})
+    assert result.kept == ["web"]
+    assert get_json(router, "web.localhost")["upstream"] == "a"
