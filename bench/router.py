@@ -124,12 +124,14 @@ def measure(name: str, make_router, route_class, apps: int, a: Upstream, b: Upst
         for client in clients:
             client.start()
         time.sleep(0.5)
-        seconds = []
+        seconds, reloads, warnings = [], 0, []
         for i in range(CHANGES):
             target = b if i % 2 == 0 else a
             started = time.monotonic()
-            router.update({"app0": route_class("app0", ["app0.localhost"], [target.address])})
+            result = router.update({"app0": route_class("app0", ["app0.localhost"], [target.address])})
             seconds.append(time.monotonic() - started)
+            reloads += bool(getattr(result, "reloaded", False))
+            warnings += list(getattr(result, "warnings", []))
             time.sleep(0.05)
         time.sleep(0.5)
         stop.set()
@@ -142,6 +144,7 @@ def measure(name: str, make_router, route_class, apps: int, a: Upstream, b: Upst
                 "requests": sum(c.ok for c in clients), "errors": sum(len(c.errors) for c in clients),
                 "errors_other_app": len(clients[2].errors) if other else None,
                 "error_kinds": sorted({e for c in clients for e in c.errors}),
+                "reloads": reloads, "warnings": warnings[:5],
                 "rss_mib": rss, "pss_mib": pss}
     finally:
         router.stop()

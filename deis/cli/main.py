@@ -13,8 +13,8 @@ import click
 
 from deis import API_VERSION, __version__
 
-from .commands import (apps, auth, builds, certs, config, domains, git, keys, limits, maintenance, perms, ps, releases,
-                       tags, users, whitelist)
+from .commands import (apps, auth, builds, certs, config, domains, git, keys, limits, maintenance, metrics, perms, ps,
+                       releases, tags, users, whitelist)
 from .output import echo
 
 TOPICS = {
@@ -27,6 +27,7 @@ TOPICS = {
     "whitelist": "manage the addresses allowed to use an app",
     "builds": "manage builds created using `git push`",
     "limits": "manage resource limits for your application",
+    "metrics": "show the requests an app served and what its processes use",
     "tags": "manage tags for application containers",
     "releases": "manage releases of an application",
     "certs": "manage SSL endpoints for an app",
@@ -129,8 +130,8 @@ def shortcuts():
         echo(f"{name:<15} -> {target}")
 
 
-for module in (apps, auth, builds, certs, config, domains, git, keys, limits, maintenance, perms, ps, releases, tags, users,
-               whitelist):
+for module in (apps, auth, builds, certs, config, domains, git, keys, limits, maintenance, metrics, perms, ps, releases,
+               tags, users, whitelist):
     for command in module.commands:
         cli.add_command(command)
 

@@ -1,4 +1,6 @@
-"""`python -m deis.logger`: run the collector in the foreground (the platform starts it as a daemon)."""
+"""`python -m deis.logger`: run the collector in the foreground (the platform starts it as a daemon).
+
+The router's request lines are counted too, in a thread: per-app metrics (router_log.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 
 from deis import files
 
+from . import router_log
 from .collector import Collector
 from .store import LogStore
 
@@ -23,8 +26,14 @@ def main(argv=None) -> int:
     files.private()  # the apps' logs are theirs alone
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     collector = Collector(LogStore(Path(args.data_dir) / "logs" / "apps"), namespace=args.namespace)
+    receiver = router_log.Receiver(args.data_dir)
+    try:
+        receiver.start()
+    except OSError as exc:  # the logs are kept all the same
+        logging.getLogger("deis.logger").warning("no router metrics: %s", exc)
 
     def stop(*_):
+        receiver.stop()
         collector.stop()
         sys.exit(0)
 

@@ -129,6 +129,7 @@ def server_name(addr: str, port: int, backup: bool) -> str:
 # what this process last wrote to each file (compared in memory, not read back).
 _STATES: dict[str, tuple] = {}
 _WRITTEN: dict[str, str] = {}
+_SERVED: dict[str, tuple] = {}  # root -> (generation, Desired) of the last change this process made
 
 
 class _ByIdentity:
@@ -169,16 +170,6 @@ def _write_atomically(path: Path, text: str, mode: int = 0o644) -> bool:
     os.replace(tmp, path)
     _WRITTEN[str(path)] = text
     return True
-
-
-def _read_map(path: Path) -> dict[str, str]:
-    out = {}
-    with contextlib.suppress(OSError):
-        for line in path.read_text().splitlines():
-            parts = line.split()
-            if len(parts) == 2:
-                out[parts[0]] = parts[1]
-    return out
 
 
 def _map_text(entries: dict[str, str]) -> str:
@@ -690,17 +681,25 @@ class Router:
                     refused.add(self._refuse(exc.path, exc.why))
                     result = ApplyResult(generation=state["generation"] + 1)
                     desired = self._desire(routes, state, result, refused)
-            old_maps = {name: _read_map(self.root / name) for name in desired.maps}
-            drains = self._runtime(desired, old_maps, state, result, verify)
+            drains = self._runtime(desired, self._served(state), state, result, verify)
         except RuntimeAPIError as exc:
             result.warnings.append(f"a runtime change failed, HAProxy reloads its files instead: {exc}")
             return self._reload(routes, state), []
         result.warnings += self._refusals
-        self._write_files(desired)
-        self._prune_certs(desired)
+        # Only the state file: the others are HAProxy's to read at a start or reload, and those
+        # write them all from it first (_write_everything). One file written a change, not 500.
         self._save_state(result.generation, desired)
+        _SERVED[str(self.root)] = (result.generation, desired)
         self._finish(result, desired)
         return result, drains
+
+    def _served(self, state: dict) -> Desired:
+        """What HAProxy serves now: the state's routes worked out (kept from the change that
+        made them, when this process made it)."""
+        cached = _SERVED.get(str(self.root))
+        if cached is not None and cached[0] == state["generation"]:
+            return cached[1]
+        return self._desire(list(state["routes"].values()), state, ApplyResult())
 
     def _upload_certificates(self, desired: Desired, result: ApplyResult) -> None:
         """Give HAProxy the certificate files it does not have yet (before any route uses them)."""
@@ -740,7 +739,7 @@ class Router:
         self._save_state(result.generation, desired)
         return result
 
-    def _runtime(self, desired: Desired, old_maps: dict, state: dict, result: ApplyResult,
+    def _runtime(self, desired: Desired, served: Desired, state: dict, result: ApplyResult,
                  verify: set) -> list[tuple[str, str]]:
         api = self.api
 
@@ -750,6 +749,7 @@ class Router:
 
         root = self.root
         # Slots whose servers may differ: those of apps whose route changed, and freed ones.
+        old_maps = served.maps
         old_apps = old_maps["apps.map"]
         changed_slots = sorted({s for s, a in desired.maps["apps.map"].items() if old_apps.get(s) != a}
                                | {s for s in old_apps if s not in desired.maps["apps.map"]}
@@ -782,10 +782,7 @@ class Router:
         # 2. allow-lists before they are switched on, maintenance
         for slot in changed_slots:
             acl = root / "allow" / f"{slot}.acl"
-            try:
-                old = acl.read_text().split()
-            except OSError:
-                old = []
+            old = served.allow.get(slot, [])
             new = desired.allow.get(slot, [])
             if old != new:
                 version = do(f"prepare acl {acl}").rsplit(":", 1)[-1].strip()
@@ -799,11 +796,7 @@ class Router:
             listed = set(api.crt_list(str(root / "certs.list"))) if self.https_port else set()
         except RuntimeAPIError:
             listed = set()
-        old_filters = {}
-        with contextlib.suppress(OSError):
-            for line in (root / "certs.list").read_text().splitlines():
-                if line.split():
-                    old_filters[line.split()[0]] = line.split()[1:]
+        old_filters = {path: names for path, (_, names) in served.certs.items()}
         for path, (_, names) in desired.certs.items():
             if path in listed and old_filters.get(path) == names:
                 continue
@@ -847,7 +840,7 @@ class Router:
                 return 0
             pending = {d for d in pending if rows.get(d, 0) > 0}
             if pending:
-                time.sleep(0.05)
+                time.sleep(0.01)  # one small `show stat` of the slot a look
         deleted = 0
         with self._locked():
             state = self._load_state()

@@ -4,7 +4,7 @@ The controller decides what should run and hands the engine a `Convergence` (a `
 plain data with no database objects, and the counts); a backend makes the engine match it. The
 verbs are only what engines differ in: `converge` (the health-checked rollout), `reconcile_app`
 (the quick repair of what drifted), `remove`, `run`, `processes`, `endpoints`, `booting`, `apps`,
-`events`, `logs`. Until a backend is configured, `UnavailableScheduler` answers every runtime
+`events`, `logs`, `usage`. Until a backend is configured, `UnavailableScheduler` answers every runtime
 request with a clear reason (503). `deis.scheduler.fake.FakeScheduler` is an engine in memory
 for the controller's tests; tests/scheduler/engine_suite.py is what every engine must pass.
 """
@@ -225,6 +225,13 @@ class Scheduler:
     def logs(self, app: str, lines: int) -> list[str]:
         raise NotImplementedError
 
+    def usage(self, app: str) -> list[dict]:
+        """What the app's running processes use now, one dict each, sorted by type and num:
+        {"name", "type", "num", "release", "cpu_percent" (100.0: one CPU, busy all the time),
+        "memory_bytes" (in use, the page cache it could drop left out), "memory_limit_bytes" (None:
+        none)}. Engines that cannot tell answer []."""
+        return []
+
     def remove(self, app: str, images: list[str] | tuple = ()) -> None:
         """Remove everything the app has in the engine: its processes, its network, and `images`
         (built for it alone) unless something else still uses them."""
@@ -259,6 +266,9 @@ class UnavailableScheduler(Scheduler):
 
     def logs(self, app, lines):
         self._refuse("read for logs")
+
+    def usage(self, app):
+        self._refuse("measured")
 
     def remove(self, app, images=()):
         return None

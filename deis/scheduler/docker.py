@@ -49,6 +49,9 @@ queue across controller worker processes on one host.
 
 One-off timeouts: the container is killed and run() returns exit code 124 (as timeout(1) does) with a
 line saying so appended to the output.
+
+Usage (`usage`): one sample of the engine's stats of each running container (the engine's API, so
+the same on cgroup v1 and v2, local or remote), taken in parallel: about a second in all.
 """
 
 from __future__ import annotations
@@ -119,6 +122,26 @@ def memory_limit(value: str | None) -> str | None:
         return rules.docker_memory(value)
     except ValueError as exc:
         raise SchedulerError(str(exc)) from None
+
+
+def stats_usage(stats: dict) -> tuple[float, int]:
+    """(CPU percent, memory bytes in use) of one sample of Docker's stats, as `docker stats` works
+    them out: the CPU time between the sample and the one before over the host's, times its CPUs
+    (100.0 = one CPU busy all the time); the memory without the inactive page cache (cgroup v1's
+    total_inactive_file, v2's inactive_file), which the kernel drops before it runs out."""
+    cpu, before = stats.get("cpu_stats") or {}, stats.get("precpu_stats") or {}
+    used = (cpu.get("cpu_usage") or {}).get("total_usage", 0) - (before.get("cpu_usage") or {}).get("total_usage", 0)
+    host = cpu.get("system_cpu_usage", 0) - before.get("system_cpu_usage", 0)
+    cpus = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or ()) or 1
+    percent = used / host * cpus * 100.0 if before.get("system_cpu_usage") and host > 0 and used > 0 else 0.0
+    memory = stats.get("memory_stats") or {}
+    in_use, detail = int(memory.get("usage") or 0), memory.get("stats") or {}
+    for key in ("total_inactive_file", "inactive_file"):
+        if key in detail:
+            if 0 <= detail[key] < in_use:
+                in_use -= int(detail[key])
+            break
+    return round(percent, 2), in_use
 
 
 def docker_timestamp(raw: str) -> tuple[str, str]:
@@ -886,6 +909,30 @@ class DockerScheduler(Scheduler):
                 entries.append((key, proc.tag, seq, f"{iso} {app}[{proc.tag}]: {message}"))
         entries.sort()
         return [entry[-1] for entry in entries[-lines:]]
+
+    @_docker_errors
+    def usage(self, app: str) -> list[dict]:
+        """One sample of the engine's stats of each running process, all at once (each takes the
+        engine about a second: it measures the CPU over one)."""
+        running = [p for p in self._procs(app) if p.status == "running"]
+        if not running:
+            return []
+        with ThreadPoolExecutor(max_workers=min(16, len(running))) as pool:
+            found = list(pool.map(self._usage_of, running))
+        return [entry for entry in found if entry is not None]
+
+    def _usage_of(self, proc: _Proc) -> dict | None:
+        import docker.errors
+
+        try:
+            stats = self.client.api.stats(proc.container.id, stream=False)
+        except docker.errors.NotFound:  # removed meanwhile
+            return None
+        cpu, memory = stats_usage(stats)
+        limit = int((proc.attrs.get("HostConfig") or {}).get("Memory") or 0)
+        return {"name": proc.name, "type": proc.type, "num": int(proc.num) if proc.num.isdigit() else proc.num,
+                "release": proc.release, "cpu_percent": cpu, "memory_bytes": memory,
+                "memory_limit_bytes": limit or None}
 
     @_docker_errors
     def remove(self, app: str, images: list[str] | tuple = ()) -> None:

@@ -12,6 +12,9 @@ Knobs, read from the release's config so a test can make an app that fails:
   `FAKE_<TYPE>=crash` (e.g. FAKE_WORKER) makes processes of another type exit at once.
 - `FAKE_DELAY=<seconds>`: the health check of new processes takes that long (at most
   MAX_DELAY), during which they show as `starting`.
+- `FAKE_CPU=<percent>` (default 0.5) and `FAKE_MEMORY=<bytes>` (default 32 MiB): what `usage`
+  reports of each running process; its memory limit is the release's for the type, else the
+  platform's default (limits.py), as Docker's would be.
 
 One-offs (`run`): the output is "output of <command>\\n"; a command ending in `exit N` exits with
 N; `sleep S` in it sleeps S seconds (at most MAX_DELAY), or until `timeout`, which exits 124.
@@ -33,9 +36,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from deis import rules
+
 from . import (Convergence, DeployError, Endpoint, LockBusy, Process, ProcessState, ReleaseSpec, Scheduler,
                new_report)
 from .health import Check
+from .limits import ContainerLimits
 
 ROUTED = ("web", "cmd")
 MAX_DELAY = 30.0
@@ -78,6 +84,7 @@ class _Proc:
     restarts: int = 0
     exit_code: int | None = None
     last_exit: dict | None = None
+    usage: tuple[float, int, int | None] = (0.0, 0, None)  # cpu percent, memory bytes, limit
 
     @property
     def tag(self) -> str:
@@ -154,7 +161,8 @@ class FakeScheduler(Scheduler):
             self._last_start = max(time.time(), self._last_start + 1e-6)  # strictly increasing
             proc = _Proc(spec.app, spec.version, ptype, num, name, f"fake{n:08x}",
                          f"10.99.{n // 254 % 256}.{n % 254 + 1}", port, self._last_start,
-                         ProcessState.UP if promoted else ProcessState.STARTING, promoted)
+                         ProcessState.UP if promoted else ProcessState.STARTING, promoted,
+                         usage=self._usage_of(spec, ptype))
             self._procs.setdefault(spec.app, []).append(proc)
             self._log(spec.app, proc.tag, f"started {spec.release} on port {port}")
         self._notify(spec.app)
@@ -180,6 +188,12 @@ class FakeScheduler(Scheduler):
         types = set(spec.process_types())
         return [(t, str(n)) for t, count in sorted((structure or {}).items()) if t in types
                 for n in range(1, int(count or 0) + 1)]
+
+    @staticmethod
+    def _usage_of(spec: ReleaseSpec, ptype: str) -> tuple[float, int, int | None]:
+        limit = rules.memory_bytes(spec.memory.get(ptype) or ContainerLimits.from_environment().memory)
+        return (_seconds(spec.env.get("FAKE_CPU", 0.5), limit=1e6),
+                int(_seconds(spec.env.get("FAKE_MEMORY", 32 << 20), limit=float(1 << 50))), limit)
 
     @staticmethod
     def _behaviour(spec: ReleaseSpec, ptype: str) -> str:
@@ -333,6 +347,12 @@ class FakeScheduler(Scheduler):
             return [Process(type=p.type, num=int(p.num), state=p.state, release=f"v{p.version}", name=p.name,
                             id=p.id, started=_iso(p.started), restarts=p.restarts, exit_code=p.exit_code,
                             last_exit=p.last_exit, address=p.address, port=p.port) for p in self._list(app)]
+
+    def usage(self, app: str) -> list[dict]:
+        with self._guard:
+            return [{"name": p.name, "type": p.type, "num": int(p.num), "release": f"v{p.version}",
+                     "cpu_percent": p.usage[0], "memory_bytes": p.usage[1], "memory_limit_bytes": p.usage[2]}
+                    for p in self._list(app) if p.alive]
 
     def endpoints(self, app: str) -> list[Endpoint]:
         """Promoted, up web processes of the newest release serving."""

@@ -21,6 +21,7 @@ def test_root_help_lists_topics_and_shortcuts(deis):
         assert "Topics" in out and re.search(r"^  apps +manage applications", out, re.M) and "create    = apps:create" in out
         assert re.search(r"^  maintenance +enable or disable maintenance mode", out, re.M)
         assert re.search(r"^  whitelist +manage the addresses allowed", out, re.M)
+        assert re.search(r"^  metrics +show the requests an app served", out, re.M)
 
 
 def test_topic_help_lists_its_commands(deis):

@@ -27,7 +27,8 @@ def free_port() -> int:
 class _EchoHandler(BaseHTTPRequestHandler):
     """Answers with JSON about the request: which upstream, path, headers, body digest.
 
-    /sleep/N waits N seconds first; /eof answers without Content-Length and closes (body ends at EOF).
+    /sleep/N waits N seconds first; /eof answers without Content-Length and closes (body ends at EOF);
+    /status/N answers with status N.
     """
 
     protocol_version = "HTTP/1.1"
@@ -72,7 +73,7 @@ class _EchoHandler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
             self.wfile.flush()
             return
-        self.send_response(200)
+        self.send_response(int(self.path.split("/")[2]) if self.path.startswith("/status/") else 200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("X-Request-ID", "upstream-must-not-leak")

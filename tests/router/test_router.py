@@ -635,3 +635,32 @@ def test_a_bad_allow_list_entry_is_refused_and_the_app_keeps_its_route(router, m
     result = router.update({"web": Route("web", ["web.localhost"], [a.address], allow=["10.0.0.0/33"])})
     assert result.kept == ["web"]
     assert get_json(router, "web.localhost")["upstream"] == "a"
+
+
+def test_a_killed_haproxy_started_again_serves_every_runtime_change(make_router, make_upstream):
+    """Runtime changes live in HAProxy's memory and in state.json: a HAProxy killed (-9) and
+    started again serves hosts, certificates, maintenance and allow-lists as before."""
+    import os
+    import signal
+
+    router = make_router()
+    a, b = make_upstream("a"), make_upstream("b")
+    cert, key, _ = self_signed("secure.example.com")
+    router.apply([route("web", [a])])
+    router.update({"shop": Route("shop", ["shop.localhost", "secure.example.com"], [b.address],
+                                 [Certificate("secure.example.com", cert, key)])})
+    router.update({"closed": Route("closed", ["closed.localhost"], [a.address], maintenance=True),
+                   "private": Route("private", ["private.localhost"], [a.address], allow=["10.0.0.0/8"])})
+    master = router.master_pid()
+    for pid in [master, *map(int, Path(f"/proc/{master}/task/{master}/children").read_text().split())]:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while router.running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    router.start()
+    assert router.master_pid() != master
+    assert get_json(router, "web.localhost")["upstream"] == "a"
+    status, _, body, _ = https_get(router, "secure.example.com", cert)
+    assert status == 200 and json.loads(body)["upstream"] == "b"
+    assert get(router, "closed.localhost")[0] == 503
+    assert get(router, "private.localhost")[0] == 403

@@ -19,12 +19,15 @@ Every wait is bounded; the clean-up is the subclass's `app` fixture.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
 import pytest
 
+from deis import rules
 from deis.scheduler import Convergence, DeployError, LockBusy, Process, ProcessState, Restart
+from deis.scheduler.limits import ContainerLimits
 from tests.scheduler.test_docker import wait_for
 
 
@@ -219,6 +222,26 @@ class EngineSuite:
         assert engine.fingerprints()[app] != first[app]
         engine.remove(app)
         assert app not in engine.fingerprints()
+
+    # -- usage ---------------------------------------------------------------------------------
+
+    def test_usage_of_each_running_process(self, engine, app):
+        assert engine.usage(app) == []  # nothing runs yet
+        spec = dataclasses.replace(self.make_spec(app, 1), memory={"worker": "64M"})
+        engine.converge(Convergence(spec, {"web": 2, "worker": 1}))
+        procs = self.all_up(engine, app, 3)
+        usage = engine.usage(app)
+        assert [(u["name"], u["type"], u["num"], u["release"]) for u in usage] == \
+            [(p.name, p.type, p.num, p.release) for p in procs]
+        for entry in usage:
+            assert isinstance(entry["cpu_percent"], float) and entry["cpu_percent"] >= 0
+            assert isinstance(entry["memory_bytes"], int) and 0 < entry["memory_bytes"] <= entry["memory_limit_bytes"]
+        limits = {(u["type"], u["num"]): u["memory_limit_bytes"] for u in usage}
+        assert limits[("worker", 1)] == 64 << 20
+        default = rules.memory_bytes(ContainerLimits.from_environment().memory)
+        assert limits[("web", 1)] == limits[("web", 2)] == default  # the platform's default
+        engine.remove(app)
+        assert engine.usage(app) == []
 
     def test_remove_leaves_nothing(self, engine, app):
         engine.converge(Convergence(self.make_spec(app, 1), {"web": 2, "worker": 1}))

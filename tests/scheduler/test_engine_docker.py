@@ -4,10 +4,12 @@ unique apps purged after each test: see conftest.py)."""
 from __future__ import annotations
 
 import http.client
+import time
 
 import pytest
 
-from deis.scheduler import ReleaseSpec
+from deis.scheduler import Convergence, ReleaseSpec
+from deis.scheduler.docker import stats_usage
 
 from .conftest import WEB, WORKER
 from .engine_suite import EngineSuite
@@ -44,3 +46,25 @@ class TestDockerEngine(EngineSuite):
             return False
         finally:
             conn.close()
+
+
+def test_usage_shows_a_busy_process_and_takes_about_a_second(engine, app, image):
+    spec = ReleaseSpec(app=app, version=1, image=image, procfile={"web": WEB, "busy": "while :; do :; done"})
+    engine.converge(Convergence(spec, {"web": 2, "busy": 1}))
+    started = time.monotonic()
+    usage = {u["type"]: u for u in engine.usage(app)}
+    assert time.monotonic() - started < 5  # the samples are taken at once, not one after another
+    assert usage["busy"]["cpu_percent"] > 20 and usage["web"]["cpu_percent"] < usage["busy"]["cpu_percent"]
+
+
+def test_stats_usage_as_docker_stats_works_it_out():
+    sample = {"cpu_stats": {"cpu_usage": {"total_usage": 3_000_000_000}, "system_cpu_usage": 20_000_000_000,
+                            "online_cpus": 4},
+              "precpu_stats": {"cpu_usage": {"total_usage": 2_000_000_000}, "system_cpu_usage": 16_000_000_000},
+              "memory_stats": {"usage": 100 << 20, "stats": {"inactive_file": 30 << 20}}}  # cgroup v2
+    assert stats_usage(sample) == (100.0, 70 << 20)  # 1 s of CPU in 1 s of 4 CPUs' 4 s: one CPU
+    v1 = {**sample, "memory_stats": {"usage": 100 << 20,
+                                     "stats": {"total_inactive_file": 10 << 20, "inactive_file": 1}}}
+    assert stats_usage(v1)[1] == 90 << 20
+    first = {**sample, "precpu_stats": {"cpu_usage": {"total_usage": 0}}}  # no sample before (one-shot)
+    assert stats_usage(first)[0] == 0.0 and stats_usage({}) == (0.0, 0)

@@ -18,7 +18,7 @@ from django import db
 
 from django.conf import settings
 
-from deis.logger import LogStore, format_line, platform_line
+from deis.logger import LogStore, format_line, platform_line, router_log
 from deis.router import Certificate as RouteCertificate, Route, Router, RouterError
 from deis.scheduler import (Convergence, DeployError, Endpoint, LockBusy, ReleaseSpec, Restart, SchedulerError,
                             SchedulerUnavailable, UnavailableScheduler, get_scheduler, merge_report,
@@ -198,6 +198,11 @@ def destroy(app: App) -> None:
         log_store().remove(app_id)
     except OSError as exc:
         log.warning("could not remove the log of %s: %s", app_id, exc)
+    # Its router metrics too (deis/logger/router_log.py): a new app of the name starts from zero.
+    try:
+        router_log.remove(settings.DATA_DIR, app_id)
+    except OSError as exc:
+        log.warning("could not remove the metrics of %s: %s", app_id, exc)
     # The builder's repository and build cache: a new app of the same name starts from nothing.
     remove_app(settings.DATA_DIR, app_id)
     queue(app_id, destroyed=True, images=images)

@@ -2,7 +2,7 @@
 
 from django.urls import re_path
 
-from . import views
+from . import metrics, views
 
 APP = r"(?P<id>[a-z0-9-]+)"
 TYPE = r"(?P<type>[a-z0-9_-]+)"
@@ -38,6 +38,7 @@ urlpatterns = [
     re_path(rf"^apps/{APP}/whitelist/?$", views.WhitelistView.as_view()),
     re_path(rf"^apps/{APP}/scale/?$", views.ScaleView.as_view()),
     re_path(rf"^apps/{APP}/logs/?$", views.LogsView.as_view()),
+    re_path(rf"^apps/{APP}/metrics/?$", metrics.AppMetricsView.as_view()),
     re_path(rf"^apps/{APP}/run/?$", views.RunView.as_view()),
     re_path(rf"^apps/{APP}/jobs/{UUID}/?$", views.JobDetailView.as_view()),
     re_path(rf"^apps/{APP}/jobs/?$", views.JobsView.as_view()),
@@ -46,6 +47,7 @@ urlpatterns = [
     re_path(rf"^apps/{APP}/perms/?$", views.AppPermsView.as_view()),
     re_path(rf"^apps/{APP}/?$", views.AppDetailView.as_view()),
     re_path(r"^apps/?$", views.AppsView.as_view()),
+    re_path(r"^metrics/?$", metrics.PrometheusView.as_view()),
     # keys, certs
     re_path(r"^keys/(?P<key_id>[^/]+)/?$", views.KeyDetailView.as_view()),
     re_path(r"^keys/?$", views.KeysView.as_view()),
