@@ -234,15 +234,20 @@ def test_https_can_be_turned_off(make_router, make_upstream):
 
 # ------------------------------------------------------------------ protocols and bodies
 
+def _websocket_handshake(s: socket.socket, host: str) -> bytes:
+    """Send a WebSocket upgrade request; what came back up to the end of the answer's head, and after."""
+    s.sendall(f"GET /socket HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(4096)
+    return head
+
+
 def test_websocket_upgrade_passes_through(router, upgrade_upstream):
     router.apply([Route("ws", ["ws.localhost"], [upgrade_upstream.address])])
     with socket.create_connection(("127.0.0.1", router.http_port), timeout=10) as s:
-        s.sendall(b"GET /socket HTTP/1.1\r\nHost: ws.localhost\r\nUpgrade: websocket\r\n"
-                  b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                  b"Sec-WebSocket-Version: 13\r\n\r\n")
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += s.recv(4096)
+        head = _websocket_handshake(s, "ws.localhost")
         head, rest = head.split(b"\r\n\r\n", 1)
         assert head.startswith(b"HTTP/1.1 101"), head
         assert b"upgrade: websocket" in head.lower()
@@ -574,12 +579,7 @@ def test_a_websocket_lives_through_route_changes_of_its_app(router, upgrade_upst
     b = make_upstream("b")
     router.apply([Route("ws", ["ws.localhost"], [upgrade_upstream.address])])
     with socket.create_connection(("127.0.0.1", router.http_port), timeout=10) as s:
-        s.sendall(b"GET /socket HTTP/1.1\r\nHost: ws.localhost\r\nUpgrade: websocket\r\n"
-                  b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                  b"Sec-WebSocket-Version: 13\r\n\r\n")
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += s.recv(4096)
+        head = _websocket_handshake(s, "ws.localhost")
         assert head.startswith(b"HTTP/1.1 101")
         for i in range(5):  # other processes come and go; this one stays routed
             ups = [upgrade_upstream.address] + ([b.address] if i % 2 == 0 else [])

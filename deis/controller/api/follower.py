@@ -24,8 +24,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import os
-import socket
 import threading
 import time
 
@@ -34,7 +32,7 @@ from django.conf import settings
 
 from deis.scheduler import LockBusy, SchedulerError, get_scheduler
 
-from . import jobs, rollouts, runtime
+from . import jobs, nudges, rollouts, runtime
 
 log = logging.getLogger("deis.reconciler")
 
@@ -161,34 +159,18 @@ class Reconciler:
                 db.connection.close()
             self.stop.wait(DB_POLL)
 
-    def listen(self) -> None:
+    def nudged(self, name: str) -> None:
         """The API's nudges: an app name to converge now, or `job:<uuid>` to start one-offs."""
-        path = str(settings.DATA_DIR / rollouts.WAKE_SOCKET)
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        sock = self._wake = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sock.bind(path)
-        os.chmod(path, 0o600)
-        sock.settimeout(1.0)
-        while not self.stop.is_set():
-            try:
-                name = sock.recv(256).decode("utf-8", "replace")
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            if name.startswith("job:"):
-                if self.jobs is not None:
-                    try:
-                        self.jobs.poll()
-                    except Exception:  # noqa: BLE001 - the database poll starts it
-                        log.exception("starting jobs failed")
-                    finally:
-                        db.connection.close()
-            elif name:
-                self.queue.add(name, urgent=True)
+        if name.startswith("job:"):
+            if self.jobs is not None:
+                try:
+                    self.jobs.poll()
+                except Exception:  # noqa: BLE001 - the database poll starts it
+                    log.exception("starting jobs failed")
+                finally:
+                    db.connection.close()
+        else:
+            self.queue.add(name, urgent=True)
 
     # -- producers --------------------------------------------------------------------------------
 
@@ -299,9 +281,9 @@ class Reconciler:
         db.connection.close()
         if taken or orphans:
             log.info("took over %d rollouts and ended %d one-offs of a deployer that died", taken, orphans)
+        self._wake = nudges.receive(str(settings.DATA_DIR / rollouts.WAKE_SOCKET), self.stop, self.nudged)
         threads = [threading.Thread(target=self.follow_events, name="events", daemon=True),
-                   threading.Thread(target=self.poll_database, name="database", daemon=True),
-                   threading.Thread(target=self.listen, name="wake", daemon=True)]
+                   threading.Thread(target=self.poll_database, name="database", daemon=True)]
         threads += [threading.Thread(target=self.work, name=f"worker-{n}", daemon=True) for n in range(self.workers)]
         for thread in threads:
             thread.start()

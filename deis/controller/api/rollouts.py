@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
+from . import nudges
 from .models import Release, Rollout
 from .releases import write_transaction
 
@@ -78,13 +79,7 @@ def _merged_restart(pending: dict | None, new: dict) -> dict:
 
 def wake(app_id: str) -> None:
     """Nudge the deployer on this host (best effort: its resync finds the app anyway)."""
-    path = settings.DATA_DIR / WAKE_SOCKET
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.setblocking(False)
-            sock.sendto(app_id.encode(), str(path))
-    except OSError:
-        pass
+    nudges.send(str(settings.DATA_DIR / WAKE_SOCKET), app_id)
 
 
 def tearing_down(app_id: str) -> bool:

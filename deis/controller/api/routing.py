@@ -17,8 +17,6 @@ requests are in flight) finish on threads of their own, and a row is marked serv
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 
@@ -30,6 +28,7 @@ from django.utils import timezone
 from deis.router import ApplyResult, Route, Router, RouterError
 from deis.scheduler import Endpoint
 
+from . import nudges
 from .models import App, AppRoute
 
 log = logging.getLogger("deis.routes")
@@ -41,12 +40,7 @@ CONFIRM_POLL = 0.02  # seconds between a waiting writer's looks at what the rout
 
 def wake(what: str) -> None:
     """Nudge the router's reconciler: an app's name, or `*` for every app (best effort)."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.setblocking(False)
-            sock.sendto(what.encode(), str(settings.DATA_DIR / WAKE_SOCKET))
-    except OSError:
-        pass
+    nudges.send(str(settings.DATA_DIR / WAKE_SOCKET), what)
 
 
 class DesiredRoutes:
@@ -178,27 +172,6 @@ class RouteReconciler:
                 self._pending.add(app_id)
             self._lock.notify()
 
-    def listen(self) -> None:
-        path = str(settings.DATA_DIR / WAKE_SOCKET)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        sock = self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sock.bind(path)
-        os.chmod(path, 0o600)
-        sock.settimeout(1.0)
-        while not self.stop.is_set():
-            try:
-                what = sock.recv(256).decode("utf-8", "replace")
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            if what:
-                self.add(what)
-
     def poll(self) -> None:
         """Rows not served yet (a nudge lost, a reconciler restarted), and a full pass now and then."""
         last_full = time.monotonic()
@@ -216,10 +189,8 @@ class RouteReconciler:
 
     # -- the writer ---------------------------------------------------------------------------------
     def run(self) -> None:
-        threads = [threading.Thread(target=self.listen, name="wake", daemon=True),
-                   threading.Thread(target=self.poll, name="poll", daemon=True)]
-        for thread in threads:
-            thread.start()
+        self._sock = nudges.receive(str(settings.DATA_DIR / WAKE_SOCKET), self.stop, self.add)
+        threading.Thread(target=self.poll, name="poll", daemon=True).start()
         try:
             while not self.stop.is_set():
                 with self._lock:
