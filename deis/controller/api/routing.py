@@ -150,8 +150,9 @@ class RouteReconciler:
 
     def __init__(self, router: Router, resync: float = RESYNC, spawn=None):
         self.router = router
-        # How drains are waited for: on a thread of their own (tests pass one that runs at once).
-        self.spawn = spawn or (lambda work, *args: threading.Thread(target=work, args=args, daemon=True).start())
+        # How drains are waited for: on a thread of their own, with its own database connection
+        # (tests pass one that runs at once).
+        self.spawn = spawn or self._on_a_thread
         self.resync = resync
         self.stop = threading.Event()
         self._lock = threading.Condition()
@@ -259,6 +260,16 @@ class RouteReconciler:
                 busy = set(self._draining)
             self._record({a: g for a, g in served.items() if a not in busy}, result)
 
+    @staticmethod
+    def _on_a_thread(work, *args) -> None:
+        def run():
+            try:
+                work(*args)
+            finally:
+                db.connection.close()  # this thread's own
+
+        threading.Thread(target=run, daemon=True).start()
+
     def _after_drains(self, result: ApplyResult, served: dict[str, int]) -> None:
         try:
             self.router.finish_drains(result)
@@ -271,7 +282,6 @@ class RouteReconciler:
                     self._draining[app_id] -= 1
                     if not self._draining[app_id]:
                         del self._draining[app_id]
-            db.connection.close()
 
     @staticmethod
     def _record(served: dict[str, int], result: ApplyResult | None) -> None:
