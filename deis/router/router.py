@@ -464,30 +464,39 @@ class Router:
         return self.finish_drains(result) if wait else result
 
     def _unchanged(self, changes, current, state, remove_others) -> bool:
-        """The changed apps validate to what is served, and HAProxy has their servers."""
+        """The changed apps validate to what is served, and HAProxy has their servers (one
+        listing of every backend's servers, however many apps: the reconciler's pass over 500)."""
+        served = state["routes"]
         try:
             for app in changes:
-                new = validate(current[app]) if app in current else None
-                if new != state["routes"].get(app):
+                if app not in current:
+                    if app in served:
+                        return False
+                    continue
+                route = current[app]
+                # Equal to the served route (already valid and normal): no need to validate it.
+                if route != served.get(app) and validate(route) != served.get(app):
                     return False
         except InvalidRoute:
             return False
-        if remove_others and current.keys() != state["routes"].keys():
+        if remove_others and current.keys() != served.keys():
             return False
         if not self.serving():
             return False
-        for app in changes:
+        wanted = [app for app in changes if app in current]
+        if not wanted:
+            return True
+        try:
+            have = self.api.all_servers() if len(wanted) > 1 else \
+                {state["slots"].get(wanted[0]): self.api.servers(state["slots"].get(wanted[0]))}
+        except RuntimeAPIError:
+            return False
+        for app in wanted:
             slot = state["slots"].get(app)
-            if app not in current:
-                continue
             if slot is None:
                 return False
-            want = {name for name, _, _ in self._servers_of(state["routes"][app])[0]}
-            try:
-                have = {n for n, s in self.api.servers(slot).items() if not s["admin_state"] & (_DRAIN | _MAINT)}
-            except RuntimeAPIError:
-                return False
-            if have != want:
+            want = {name for name, _, _ in self._servers_of(served[app])[0]}
+            if {n for n, s in have.get(slot, {}).items() if not s["admin_state"] & (_DRAIN | _MAINT)} != want:
                 return False
         return True
 

@@ -68,14 +68,21 @@ class RuntimeAPI:
 
     def servers(self, backend: str) -> dict[str, dict]:
         """The backend's servers: name -> {addr, port, op_state, admin_state}."""
-        answer = self.raw(f"show servers state {backend}")
-        out = {}
+        return self._servers(self.raw(f"show servers state {backend}")).get(backend, {})
+
+    def all_servers(self) -> dict[str, dict[str, dict]]:
+        """Every backend's servers, in one listing: backend -> name -> {...}."""
+        return self._servers(self.raw("show servers state"))
+
+    @staticmethod
+    def _servers(answer: str) -> dict[str, dict[str, dict]]:
+        out: dict[str, dict[str, dict]] = {}
         for line in answer.splitlines():
             fields = line.split()
-            if len(fields) < 19 or line.startswith("#") or fields[1] != backend:
+            if len(fields) < 19 or line.startswith("#"):
                 continue
-            out[fields[3]] = {"addr": fields[4], "op_state": int(fields[5]), "admin_state": int(fields[6]),
-                              "port": int(fields[18])}
+            out.setdefault(fields[1], {})[fields[3]] = {
+                "addr": fields[4], "op_state": int(fields[5]), "admin_state": int(fields[6]), "port": int(fields[18])}
         return out
 
     def stats(self, backend: str | None = None) -> list[dict]:

@@ -664,3 +664,19 @@ def test_a_killed_haproxy_started_again_serves_every_runtime_change(make_router,
     assert status == 200 and json.loads(body)["upstream"] == "b"
     assert get(router, "closed.localhost")[0] == 503
     assert get(router, "private.localhost")[0] == 403
+
+
+def test_a_pass_over_every_app_finds_one_that_haproxy_lost(router, make_upstream):
+    """The reconciler's pass (every app, only if changed) looks at every backend's servers in one
+    listing: a server deleted behind the router's back is put back, and a second pass does nothing."""
+    a = make_upstream("a")
+    routes = {f"app{i}": route(f"app{i}", [a]) for i in range(3)}
+    router.apply(list(routes.values()))
+    assert router.update(routes, only_if_changed=True, remove_others=True) is None
+    slot = json.loads((router.root / "state.json").read_text())["slots"]["app1"]
+    (name,) = router.api.servers(slot)
+    router.api.do(f"set server {slot}/{name} state maint")
+    router.api.do(f"del server {slot}/{name}")
+    assert router.update(routes, only_if_changed=True, remove_others=True) is not None
+    assert get_json(router, "app1.localhost")["upstream"] == "a"
+    assert router.update(routes, only_if_changed=True, remove_others=True) is None
