@@ -152,7 +152,9 @@ class _ByIdentity:
         return value
 
 
-_VALID, _SERVERS, _JSON = _ByIdentity(), _ByIdentity(), _ByIdentity()
+# Bounded: the reconciler makes new Route objects every pass (see _desire: those equal to the
+# served ones are not kept).
+_SERVERS, _JSON = _ByIdentity(5000), _ByIdentity(5000)
 
 
 def _write_atomically(path: Path, text: str, mode: int = 0o644) -> bool:
@@ -512,8 +514,10 @@ class Router:
                 result.warnings.append(f"{app}: a second route for the app was ignored")
                 continue
             try:
-                # The last good route itself (not a copy) was checked when it went live.
-                checked = route if route is last_good.get(app) else _VALID.get(route, validate)
+                # The last good route (or one equal to it) was checked when it went live; a new one
+                # is checked once per object (the deployer's retries pass the same one).
+                served = last_good.get(app)
+                checked = served if route is served or route == served else validate(route)
                 self._servers_of(checked)  # resolves upstream names
             except InvalidRoute as exc:
                 result.rejected[str(app)] = str(exc)
