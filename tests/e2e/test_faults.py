@@ -470,6 +470,31 @@ def test_a_deployer_killed_in_the_middle_of_a_rollout_is_restarted_and_completes
     assert_consistent(fleet)
 
 
+def test_the_routers_reconciler_killed_during_a_rollout_is_restarted_and_the_switch_completes(fleet):
+    """SIGKILL of the router's reconciler (`routes`) while a rollout waits for its switch to be
+    served: supervisord starts it again, it finds the row not served yet and serves it; the
+    rollout completes and no request fails meanwhile (the old process serves until then)."""
+    busy = next(a for a in fleet["apps"] if a.startswith("busy"))
+    user = quiet(fleet["user"])
+    t0 = time.monotonic()
+    answer = user.post(f"/v1/apps/{busy}/config", json={"values": {"ROUTES_FAULT": str(t0)}})
+    assert answer.status_code == 201
+    version = int(answer.headers["Deis-Release"])
+    new = f"{busy}.v{version}.web.1"
+    assert wait_for(lambda: any(c.name == new for c in containers(fleet, busy)), 10), "the rollout never started"
+    pids = platform_pids(fleet["data_dir"], "deis.controller route")
+    assert pids
+    kill9(pids)
+    assert wait_for(lambda: [p for p in platform_pids(fleet["data_dir"], "deis.controller route") if p not in pids], 10), \
+        "not restarted"
+    assert wait_for(lambda: _rolled_out(fleet, busy, version), 40), \
+        ([(c.name, c.status) for c in containers(fleet, busy)], release_of(fleet, busy, version))
+    seconds = time.monotonic() - t0
+    assert fleet["load"].failed(t0, time.monotonic()) == 0
+    record(fleet, "SIGKILL of the router's reconciler during a rollout", t0, seconds)
+    assert_consistent(fleet)
+
+
 def test_a_rolling_restart_under_load_loses_no_request(fleet):
     pair = next(a for a in fleet["apps"] if a.startswith("pair"))
     before = {c.id for c in containers(fleet, pair)}
