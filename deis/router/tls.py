@@ -1,14 +1,15 @@
 """Whether a certificate and its key are fit for the router: Django-free, shared by the controller
-(which refuses an unfit upload with 400) and the router (which never writes an unfit one for nginx).
+(which refuses an unfit upload with 400) and the router (which never gives HAProxy an unfit one).
 
-The rules mirror what nginx refuses with Debian 12's OpenSSL 3.0 at its default security level
-(2: 112 bits), checked with `nginx -t`:
+The rules mirror what the router's TLS refuses with Debian 12's OpenSSL 3.0 at its default security
+level (2: 112 bits), as found with `nginx -t` when nginx was the router (HAProxy 2.6 takes some of
+these at `set ssl cert` and fails the handshake later, so they are refused here first):
   - an RSA key under 2048 bits ("ee key too small"), a chain certificate with one ("ca key too small");
   - a certificate signed with MD5 or SHA-1 by another ("ca md too weak");
   - a key that is not the certificate's ("key values mismatch").
-nginx takes P-224, secp256k1, brainpool, DSA and Ed25519 keys, which TLS clients do not accept for a
+OpenSSL takes P-224, secp256k1, brainpool, DSA and Ed25519 keys, which TLS clients do not accept for a
 server certificate (TLS 1.3 signs with P-256/P-384/P-521 or RSA): those are refused too, as are host
-names nginx or clients could not use (a common name or DNS SAN must be a host name or `*.` plus one
+names the router or clients could not use (a common name or DNS SAN must be a host name or `*.` plus one
 label) and, at upload, a certificate that has expired.
 """
 
@@ -84,7 +85,7 @@ def name_matches(name: str, host: str) -> bool:
 def _key_problem(key, what: str, leaf: bool) -> str | None:
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < MIN_RSA_BITS:
-            return (f"{what} an RSA key of {key.key_size} bits; the router (nginx with OpenSSL 3 at its "
+            return (f"{what} an RSA key of {key.key_size} bits; the router (OpenSSL 3 at its "
                     f"default security level) needs at least {MIN_RSA_BITS}.")
         if key.key_size > MAX_RSA_BITS:
             return f"{what} an RSA key of {key.key_size} bits; at most {MAX_RSA_BITS} are supported."
@@ -195,7 +196,7 @@ def check_pair(certificate: str, key: str, *, now: datetime | None = None, allow
 @lru_cache(maxsize=1024)
 def problem(certificate: str, key: str) -> str | None:
     """Why the router must not serve this pair ('' never; None when it may). Expiry is not a
-    reason: nginx serves an expired certificate, and dropping it would not make the host work."""
+    reason: the router serves an expired certificate, and dropping it would not make the host work."""
     try:
         check_pair(certificate, key, allow_expired=True)
     except CertificateProblem as exc:
