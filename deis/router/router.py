@@ -331,7 +331,6 @@ class Router:
                 return None
             self._dirs()
             state = self._load_state()
-            self._refusals = []
             result, desired = self._write_everything(list(state["routes"].values()), state)
             proc = subprocess.run(self.argv(), capture_output=True, text=True, check=False)
             if proc.returncode != 0:
@@ -365,7 +364,6 @@ class Router:
             if (pid := self.master_pid()) is not None:
                 self._stop_locked(pid, timeout=self.reload_timeout)
             state = self._load_state()
-            self._refusals = []
             result, desired = self._write_everything(list(state["routes"].values()), state)
             self._save_state(result.generation, desired)
         except BaseException:
@@ -434,10 +432,6 @@ class Router:
         with self._locked():
             return self._load_state()["routes"]
 
-    def live_generation(self) -> int | None:
-        """The generation HAProxy serves (that of state.json once it serves the file), or None."""
-        return self._load_state()["generation"] if self.serving() else None
-
     def update(self, changes: dict[str, Route | None], only_if_changed: bool = False,
                keep_upstreams: bool = False, remove_others: bool = False, wait: bool = True) -> ApplyResult | None:
         """Change some apps' routes (None removes one) and keep every other app's as it is, under
@@ -497,7 +491,7 @@ class Router:
             slot = state["slots"].get(app)
             if slot is None:
                 return False
-            want = {name for name, _, _ in self._servers_of(served[app])[0]}
+            want = {name for name, _, _ in self._servers_of(served[app])}
             if {n for n, s in have.get(slot, {}).items() if not s["admin_state"] & (_DRAIN | _MAINT)} != want:
                 return False
         return True
@@ -559,7 +553,7 @@ class Router:
             if route.allow:
                 allowlisted[slot] = "1"
             allow[slot] = list(route.allow)
-            servers[slot] = self._servers_of(route)[0]
+            servers[slot] = self._servers_of(route)
             if self.https_port:
                 covered: set[str] = set()
                 for i, cert in enumerate(route.certificates):
@@ -578,11 +572,11 @@ class Router:
                                           "maintenance.map": maint, "allowlisted.map": allowlisted})
 
     @staticmethod
-    def _servers_of(route: Route) -> tuple[list[tuple[str, str, bool]], None]:
+    def _servers_of(route: Route) -> list[tuple[str, str, bool]]:
         return _SERVERS.get(route, Router._resolve_servers)
 
     @staticmethod
-    def _resolve_servers(route: Route) -> tuple[list[tuple[str, str, bool]], None]:
+    def _resolve_servers(route: Route) -> list[tuple[str, str, bool]]:
         out = []
         for items, backup in ((route.upstreams, False), (route.backups, True)):
             for addr, port in items:
@@ -595,7 +589,7 @@ class Router:
                         raise InvalidRoute(f"host not found in upstream {addr}:{port}") from None
                 shown = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
                 out.append((server_name(ip, port, backup), shown, backup))
-        return out, None
+        return out
 
     def _static_key(self, slot_count: int) -> str:
         """What the file holds beyond routes: HAProxy reloads when this changes, only then."""
@@ -644,6 +638,7 @@ class Router:
         """Write the files for `routes` and check them with `haproxy -c`; a certificate HAProxy
         refuses is left out (it never keeps a route from going live)."""
         refused: set[str] = set()
+        refusals: list[str] = []
         while True:
             result = ApplyResult(generation=state["generation"] + 1)
             desired = self._desire(routes, state, result, refused)
@@ -654,16 +649,17 @@ class Router:
             bad = next((p for p in desired.certs if p in err), None)
             if bad is None:
                 raise RouterError(f"haproxy refuses the router's configuration: {err}")
-            refused.add(self._refuse(bad, err.replace(str(self.root), "<router>")))
-        result.warnings += self._refusals
+            refused.add(self._refuse(bad, err.replace(str(self.root), "<router>"), refusals))
+        result.warnings += refusals
         self._prune_certs(desired)
         self._finish(result, desired)
         return result, desired
 
-    def _refuse(self, path: str, why: str) -> str:
-        """Note a refused certificate file; its digest (see _desire)."""
+    @staticmethod
+    def _refuse(path: str, why: str, refusals: list[str]) -> str:
+        """Note a refused certificate file in `refusals`; its digest (see _desire)."""
         name = Path(path).name
-        self._refusals.append(f"{name.split('.')[0]}: certificate is not served: {why}")
+        refusals.append(f"{name.split('.')[0]}: certificate is not served: {why}")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         return name.rsplit(".", 2)[-2]
@@ -679,26 +675,28 @@ class Router:
         """Serve `routes`: at runtime when HAProxy serves the file as it stands, else by writing
         the files (and reloading a running HAProxy). The servers of the apps in `verify` are
         compared with HAProxy's, whatever the state file says. Returns servers to drain."""
-        self._refusals: list[str] = []
         result = ApplyResult(generation=state["generation"] + 1)
         desired = self._desire(routes, state, result)
         if not self.serving() or self._static_key(desired.slot_count) != self.config_key():
             return self._reload(routes, state), []
         refused: set[str] = set()
+        refusals: list[str] = []
         try:
+            # The certificate files HAProxy's crt-list names now (one listing a change).
+            listed = set(self.api.crt_list(str(self.root / "certs.list"))) if self.https_port else set()
             while True:
                 try:
-                    self._upload_certificates(desired, result)
+                    self._upload_certificates(desired, result, listed)
                     break
                 except _CertificateRefused as exc:
-                    refused.add(self._refuse(exc.path, exc.why))
+                    refused.add(self._refuse(exc.path, exc.why, refusals))
                     result = ApplyResult(generation=state["generation"] + 1)
                     desired = self._desire(routes, state, result, refused)
-            drains = self._runtime(desired, self._served(state), state, result, verify)
+            drains = self._runtime(desired, self._served(state), state, result, verify, listed)
         except RuntimeAPIError as exc:
             result.warnings.append(f"a runtime change failed, HAProxy reloads its files instead: {exc}")
             return self._reload(routes, state), []
-        result.warnings += self._refusals
+        result.warnings += refusals
         # Only the state file: the others are HAProxy's to read at a start or reload, and those
         # write them all from it first (_write_everything). One file written a change, not 500.
         self._save_state(result.generation, desired)
@@ -714,12 +712,8 @@ class Router:
             return cached[1]
         return self._desire(list(state["routes"].values()), state, ApplyResult())
 
-    def _upload_certificates(self, desired: Desired, result: ApplyResult) -> None:
+    def _upload_certificates(self, desired: Desired, result: ApplyResult, listed: set[str]) -> None:
         """Give HAProxy the certificate files it does not have yet (before any route uses them)."""
-        try:
-            listed = set(self.api.crt_list(str(self.root / "certs.list"))) if self.https_port else set()
-        except RuntimeAPIError:
-            listed = set()
         for path, (pem, _) in desired.certs.items():
             if path in listed:
                 continue
@@ -735,7 +729,6 @@ class Router:
                 raise _CertificateRefused(path, str(exc)) from None
 
     def _reload(self, routes: list[Route], state: dict) -> ApplyResult:
-        self._refusals = []
         result, desired = self._write_everything(routes, state)
         if self.running():
             try:
@@ -753,7 +746,7 @@ class Router:
         return result
 
     def _runtime(self, desired: Desired, served: Desired, state: dict, result: ApplyResult,
-                 verify: set) -> list[tuple[str, str]]:
+                 verify: set, listed: set[str]) -> list[tuple[str, str]]:
         api = self.api
 
         def do(command: str, payload: str | None = None) -> str:
@@ -798,17 +791,10 @@ class Router:
             old = served.allow.get(slot, [])
             new = desired.allow.get(slot, [])
             if old != new:
-                version = do(f"prepare acl {acl}").rsplit(":", 1)[-1].strip()
-                for net in new:
-                    do(f"add acl @{version} {acl} {net}")
-                do(f"commit acl @{version} {acl}")
+                self._replace_all(do, "acl", acl, new)
         for name in ("allowlisted.map", "maintenance.map"):
             self._sync_map(do, root / name, old_maps[name], desired.maps[name])
         # 3. certificates, then the hosts
-        try:
-            listed = set(api.crt_list(str(root / "certs.list"))) if self.https_port else set()
-        except RuntimeAPIError:
-            listed = set()
         old_filters = {path: names for path, (_, names) in served.certs.items()}
         for path, (_, names) in desired.certs.items():
             if path in listed and old_filters.get(path) == names:
@@ -819,17 +805,22 @@ class Router:
         self._sync_map(do, root / "hosts.map", old_maps["hosts.map"], desired.maps["hosts.map"])
         if old_maps["wildcards.map"] != desired.maps["wildcards.map"] or \
                 list(old_maps["wildcards.map"]) != list(desired.maps["wildcards.map"]):
-            path = root / "wildcards.map"
-            version = do(f"prepare map {path}").rsplit(":", 1)[-1].strip()
-            for key, value in desired.maps["wildcards.map"].items():
-                do(f"add map @{version} {path} {key} {value}")
-            do(f"commit map @{version} {path}")
+            self._replace_all(do, "map", root / "wildcards.map",
+                              [f"{key} {value}" for key, value in desired.maps["wildcards.map"].items()])
         for path in listed - set(desired.certs):
             with contextlib.suppress(RuntimeAPIError):
                 do(f"del ssl crt-list {root / 'certs.list'} {path}")
                 do(f"del ssl cert {path}")
         self._sync_map(do, root / "apps.map", old_apps, desired.maps["apps.map"], adds=False)
         return drains
+
+    @staticmethod
+    def _replace_all(do, kind: str, path: Path, entries: list[str]) -> None:
+        """Swap an ACL's or map's whole content in one step (prepare a version, fill, commit)."""
+        version = do(f"prepare {kind} {path}").rsplit(":", 1)[-1].strip()
+        for entry in entries:
+            do(f"add {kind} @{version} {path} {entry}")
+        do(f"commit {kind} @{version} {path}")
 
     @staticmethod
     def _sync_map(do, path: Path, old: dict, new: dict, adds: bool = True, deletes: bool = True) -> None:
@@ -858,7 +849,7 @@ class Router:
         with self._locked():
             state = self._load_state()
             wanted = {(state["slots"][app], name) for app, route in state["routes"].items()
-                      if app in state["slots"] for name, _, _ in self._servers_of(route)[0]}
+                      if app in state["slots"] for name, _, _ in self._servers_of(route)}
             for slot, name in drains:
                 if (slot, name) in wanted:
                     continue

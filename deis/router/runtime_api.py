@@ -52,12 +52,6 @@ class RuntimeAPI:
             raise RuntimeAPIError(f"{command.split(' <<')[0]}: {answer[:500]}")
         return answer
 
-    def answers(self) -> bool:
-        try:
-            return bool(self.raw("show info"))
-        except RuntimeAPIError:
-            return False
-
     def env(self, name: str) -> str | None:
         """A variable of the running worker's environment (the config sets DEIS_ROUTER_CONFIG)."""
         try:
@@ -89,13 +83,6 @@ class RuntimeAPI:
         """`show stat` as rows of dicts (frontends, backends and servers; or one backend's servers)."""
         text = self.raw(f"show stat {backend} 4 -1" if backend else "show stat").lstrip("# ")
         return [row for row in csv.DictReader(io.StringIO(text)) if row.get("pxname")]
-
-    def sessions(self, backend: str, server: str) -> int | None:
-        """Requests and tunnels the server has in flight now (None: no such server)."""
-        for row in self.stats(backend):
-            if row["pxname"] == backend and row["svname"] == server:
-                return int(row["scur"] or 0)
-        return None
 
     def crt_list(self, path: str) -> list[str]:
         """The certificate files a crt-list names now."""
