@@ -86,6 +86,7 @@ class Controller:
             "--workers", str(self.workers), "--worker-class", WORKER_CLASS, "--threads", str(self.threads),
             "--worker-connections", str(self.worker_connections or self.threads),
             "--forwarded-allow-ips", "*", "--timeout", "120", "--graceful-timeout", "30",
+            "--preload",  # the workers share the imported project's pages (copy-on-write, gc.freeze)
             "--no-control-socket",  # gunicorn's default is one path per user, shared by every platform
             "--config", "python:deis.controller.gunicorn_hooks",  # the private umask, also when detached
             *detached,
@@ -219,10 +220,10 @@ def programs(controller: Controller) -> list[Program]:
         Program("controller", controller.argv(), stopwaitsecs=35),  # gunicorn's graceful timeout is 30 s
         # HAProxy's master: SIGUSR1 is its graceful stop (open requests finish; SIGKILL after stopwaitsecs).
         Program("router", [python, "-m", "deis.platform", "router"], stopwaitsecs=15, stopsignal="USR1"),
-        # The router's reconciler: serves the routes the database holds (deis/controller/api/routing.py).
-        Program("routes", [python, "-m", "deis.controller", "route"]),
         Program("logger", [python, "-m", "deis.logger", "--data-dir", str(data_dir)]),
-        Program("deployer", [python, "-m", "deis.controller", "deploy"]),
+        # With the router's reconciler on a thread (--routes): it serves the routes the database
+        # holds (deis/controller/api/routing.py).
+        Program("deployer", [python, "-m", "deis.controller", "deploy", "--routes"]),
         Program("builder", [python, "-m", "deis.builder", "serve"]),
     ]
 

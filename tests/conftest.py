@@ -144,9 +144,8 @@ def start_live_controller(tmp: Path, env: dict | None = None, deployer: bool = F
         os.environ.clear()
         os.environ.update(saved)
     daemons = []
-    if deployer:  # and the router's reconciler, which serves the routes the deployer records
-        daemons = [Daemon("routes", [sys.executable, "-m", "deis.controller", "route"], tmp),
-                   Daemon("deployer", [sys.executable, "-m", "deis.controller", "deploy"], tmp)]
+    if deployer:  # with the router's reconciler, which serves the routes the deployer records
+        daemons = [Daemon("deployer", [sys.executable, "-m", "deis.controller", "deploy", "--routes"], tmp)]
         for daemon in daemons:
             daemon.start(controller.environment)
 

@@ -74,7 +74,7 @@ def test_up_is_idempotent_and_down_stops_it(tmp_path):
         state = platform("status", env)
         assert state.returncode == 0, state.stdout
         pids = dict(re.findall(r"^(\S+) .*\bpid (\d+)", state.stdout, re.M))
-        assert set(pids) == {"controller", "router", "routes", "logger", "deployer", "builder", "supervisord"}
+        assert set(pids) == {"controller", "router", "logger", "deployer", "builder", "supervisord"}
         # HAProxy's master is supervisord's child (in the foreground), with the router's config and pid file
         assert Path(f"/proc/{pids['router']}/stat").read_text().split(") ", 1)[1].split()[1] == pids["supervisord"]
         assert (tmp_path / "router" / "haproxy.pid").read_text().split()[0] == pids["router"]

@@ -15,7 +15,7 @@ import requests
 
 from tests.test_platform import gone, platform, platform_env, ssh_banner
 
-PROGRAMS = ("controller", "router", "routes", "logger", "deployer", "builder")
+PROGRAMS = ("controller", "router", "logger", "deployer", "builder")
 BACK_WITHIN = {"router": 5}  # seconds; the others 15
 
 

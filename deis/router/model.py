@@ -14,15 +14,22 @@ import ipaddress
 import re
 from dataclasses import asdict, dataclass, field
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
+from typing import TYPE_CHECKING
 
-from . import tls
+if TYPE_CHECKING:
+    from cryptography import x509
+
+# cryptography (and tls, which needs it) is imported where a certificate is looked at: about
+# 15 MB of every process that imports the router's model, most of which never sees one.
 
 APP_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 HOST_NAME = re.compile(rf"^(?:\*\.)?(?:{_LABEL}\.)*{_LABEL}$")
 UPSTREAM_NAME = re.compile(rf"^(?:{_LABEL}\.)*{_LABEL}$")
+
+
+class RouterError(RuntimeError):
+    """The router cannot do what it was asked (HAProxy missing, port taken, config refused...)."""
 
 
 class InvalidRoute(ValueError):
@@ -48,6 +55,8 @@ class Certificate:
         """The host names this certificate is for: its common name and, when readable, its SANs."""
         names = [self.common_name.lower()] if self.common_name else []
         try:
+            from cryptography import x509
+
             parsed = x509.load_pem_x509_certificate(self.cert.encode())
             sans = parsed.extensions.get_extension_for_class(x509.SubjectAlternativeName)
             names += [n.lower() for n in sans.value.get_values_for_type(x509.DNSName)]
@@ -56,6 +65,8 @@ class Certificate:
         return list(dict.fromkeys(names))
 
     def covers(self, host: str) -> bool:
+        from . import tls
+
         host = host.lower()
         if self.hosts is not None and host not in self.hosts:
             return False
@@ -63,6 +74,8 @@ class Certificate:
 
     def problem(self) -> str | None:
         """Why this certificate must not be served (see `tls.problem`), or None."""
+        from . import tls
+
         if not isinstance(self.common_name, str) or (self.common_name
                                                      and not tls.host_name_ok(self.common_name.lower())):
             return f"invalid certificate common name {self.common_name!r}"
@@ -173,6 +186,9 @@ def _upstreams(items) -> list[tuple[str, int]]:
 
 def common_name_of(cert_pem: str) -> str:
     """The subject common name of a PEM certificate ('' when it has none)."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     parsed = x509.load_pem_x509_certificate(cert_pem.encode())
     attrs = parsed.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(attrs[0].value) if attrs else ""

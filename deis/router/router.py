@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
 
-from .model import InvalidRoute, Route, certificate_problems, validate
+from .model import InvalidRoute, Route, RouterError, certificate_problems, validate
 from .runtime_api import RuntimeAPI, RuntimeAPIError
 from .templates import MAINTENANCE_PAGE, config_template
 
@@ -68,10 +68,6 @@ class _CertificateRefused(Exception):
     def __init__(self, path: str, why: str):
         super().__init__(why)
         self.path, self.why = path, why
-
-
-class RouterError(RuntimeError):
-    """The router cannot do what it was asked (HAProxy missing, port taken, config refused...)."""
 
 
 @dataclass

@@ -470,10 +470,11 @@ def test_a_deployer_killed_in_the_middle_of_a_rollout_is_restarted_and_completes
     assert_consistent(fleet)
 
 
-def test_the_routers_reconciler_killed_during_a_rollout_is_restarted_and_the_switch_completes(fleet):
-    """SIGKILL of the router's reconciler (`routes`) while a rollout waits for its switch to be
-    served: supervisord starts it again, it finds the row not served yet and serves it; the
-    rollout completes and no request fails meanwhile (the old process serves until then)."""
+def test_the_routers_reconciler_killed_during_a_switch_is_restarted_and_the_switch_completes(fleet):
+    """SIGKILL of the router's reconciler (a thread of the deployer's process) while a rollout waits
+    for its switch to be served: supervisord starts the process again, the reconciler finds the row
+    not served yet and serves it, the deployer takes the rollout over; it completes and no request
+    fails meanwhile (the old process serves until then)."""
     busy = next(a for a in fleet["apps"] if a.startswith("busy"))
     user = quiet(fleet["user"])
     t0 = time.monotonic()
@@ -482,16 +483,15 @@ def test_the_routers_reconciler_killed_during_a_rollout_is_restarted_and_the_swi
     version = int(answer.headers["Deis-Release"])
     new = f"{busy}.v{version}.web.1"
     assert wait_for(lambda: any(c.name == new for c in containers(fleet, busy)), 10), "the rollout never started"
-    pids = platform_pids(fleet["data_dir"], "deis.controller route")
+    pids = deployer_pids(fleet["data_dir"])
     assert pids
     kill9(pids)
-    assert wait_for(lambda: [p for p in platform_pids(fleet["data_dir"], "deis.controller route") if p not in pids], 10), \
-        "not restarted"
+    assert wait_for(lambda: [p for p in deployer_pids(fleet["data_dir"]) if p not in pids], 10), "not restarted"
     assert wait_for(lambda: _rolled_out(fleet, busy, version), 40), \
         ([(c.name, c.status) for c in containers(fleet, busy)], release_of(fleet, busy, version))
     seconds = time.monotonic() - t0
     assert fleet["load"].failed(t0, time.monotonic()) == 0
-    record(fleet, "SIGKILL of the router's reconciler during a rollout", t0, seconds)
+    record(fleet, "SIGKILL of the router's reconciler (the deployer's process) during a switch", t0, seconds)
     assert_consistent(fleet)
 
 

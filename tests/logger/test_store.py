@@ -86,14 +86,10 @@ def test_remove_leaves_a_tombstone_that_drops_lines_of_older_processes(tmp_path)
 def test_the_collector_keys_lines_by_their_container_creation(tmp_path):
     from deis.logger.collector import Collector
 
-    class Container:
-        def __init__(self, created):
-            self.attrs = {"Created": created}
+    class API:
+        known = {"old": {"Created": "2024-01-01T00:00:00.5Z"}, "new": {"Created": "2024-01-01T00:10:00.000000001Z"}}
 
-    class Containers:
-        known = {"old": Container("2024-01-01T00:00:00.5Z"), "new": Container("2024-01-01T00:10:00.000000001Z")}
-
-        def get(self, container_id):
+        def inspect_container(self, container_id):
             import docker.errors
 
             if container_id not in self.known:
@@ -101,7 +97,7 @@ def test_the_collector_keys_lines_by_their_container_creation(tmp_path):
             return self.known[container_id]
 
     class Client:
-        containers = Containers()
+        api = API()
 
     store = LogStore(tmp_path / "apps")
     collector = Collector(store, client=Client())

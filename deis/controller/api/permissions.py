@@ -3,7 +3,6 @@
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.utils.crypto import constant_time_compare
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, permissions
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 
@@ -41,13 +40,3 @@ class IsBuilder(permissions.BasePermission):
 
 def deny(user, action: str, app) -> PermissionDenied:
     return PermissionDenied(f"You may not {action} {app.id} (ask its owner, {app.owner.username}).")
-
-
-class BuilderKeyScheme(OpenApiAuthenticationExtension):
-    """Describes the builder key in the OpenAPI schema the controller serves."""
-
-    target_class = BuilderKeyAuthentication
-    name = "builderKey"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "header", "name": BuilderKeyAuthentication.header}

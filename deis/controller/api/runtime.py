@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from django import db
 
 from django.conf import settings
 
 from deis.logger import LogStore, format_line, platform_line, router_log
-from deis.router import Certificate as RouteCertificate, Route, Router, RouterError
+from deis.router import Certificate as RouteCertificate, Route, RouterError
 from deis.scheduler import (Convergence, DeployError, Endpoint, LockBusy, ReleaseSpec, Restart, SchedulerError,
                             SchedulerUnavailable, UnavailableScheduler, get_scheduler, merge_report,
                             new_report)
@@ -27,6 +28,9 @@ from deis.scheduler import (Convergence, DeployError, Endpoint, LockBusy, Releas
 from . import rollouts
 from .models import App, CertificateDomain, Release, Rollout
 from .releases import default_structure, release_spec, write_transaction
+
+if TYPE_CHECKING:
+    from deis.router import Router
 
 RECONCILE_WORKERS = 4  # apps converged at once by a reconcile pass (DEIS_DEPLOY_WORKERS in the deployer)
 

@@ -1,19 +1,21 @@
 """Input rules of the v1 API, each raising a ValidationError with a sentence a person can act on."""
 
+from __future__ import annotations
+
 import base64
 import hashlib
 import json
 import re
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from rest_framework.exceptions import ValidationError
 
-from deis.router import tls
+from deis.lazy import lazy_module
 from deis import rules
 from deis.builder import gitsafe
 from deis.scheduler import health
+
+tls = lazy_module("deis.router.tls")  # cryptography: only for certificates
 
 # The shared rules (names, memory format) live in deis/rules.py; these names stay for importers.
 APP_NAME = rules.APP_NAME
@@ -200,6 +202,9 @@ def ssh_public_key(value) -> tuple[str, str]:
     parts = line.split()
     if len(parts) < 2:
         raise ValidationError({"public": ["This is not an OpenSSH public key (expected 'ssh-ed25519 AAAA... comment')."]})
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
     try:
         serialization.load_ssh_public_key(" ".join(parts[:2]).encode())
         blob = base64.b64decode(parts[1], validate=True)

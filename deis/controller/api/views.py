@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from deis import API_VERSION, images
-from deis.router import tls
+from deis.lazy import lazy_module
 from deis import rules
 from deis.scheduler import get_scheduler
 
@@ -30,6 +30,8 @@ from . import accounts, jobs, releases, rollouts, runtime, serializers, validato
 from .exceptions import Conflict, TooMany
 from .models import App, AppSettings, Build, Certificate, CertificateDomain, Domain, Job, Key, Push, Rollout, lock_app
 from .permissions import BuilderKeyAuthentication, IsAdmin, IsBuilder, deny
+
+tls = lazy_module("deis.router.tls")  # cryptography: only for certificates
 
 User = get_user_model()
 

@@ -14,16 +14,20 @@ Destroying an app removes the certificates attached only to its domains; one als
 domain of another app stays (with its other attachments), and one never attached stays too.
 """
 
+from __future__ import annotations
+
 from django.conf import settings
 from django.db import models
 from django.db.models.signals import post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
-from deis.router import tls
+from deis.lazy import lazy_module
 
 from .app import App
 from .base import UuidAuditedModel
 from .domain import Domain
+
+tls = lazy_module("deis.router.tls")  # cryptography: only for certificates
 
 
 class Certificate(UuidAuditedModel):

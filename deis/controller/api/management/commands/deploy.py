@@ -1,8 +1,15 @@
-"""`python -m deis.controller deploy [--once]`: the deployer. Rolls out what the API recorded,
-runs one-offs, and converges containers and the router to the database."""
+"""`python -m deis.controller deploy [--once] [--routes]`: the deployer. Rolls out what the API
+recorded, runs one-offs, and converges containers and the router to the database.
+
+`--routes` runs the router's reconciler (api/routing.py; `python -m deis.controller route` alone)
+on a thread of the same process, as supervisord runs it: two level-triggered loops that share
+nothing but the database, in one process (as Kubernetes' controller-manager runs its
+controllers), which saves a Django process (~55 MB). A SIGKILL stops both; each picks up from
+the database when supervisord starts the process again."""
 
 import logging
 import signal
+import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -20,8 +27,10 @@ class Command(BaseCommand):
                             help="Seconds between resyncs of every app (events are followed meanwhile).")
         parser.add_argument("--workers", type=int, default=settings.DEPLOY_WORKERS,
                             help="Apps rolled out at once (DEIS_DEPLOY_WORKERS).")
+        parser.add_argument("--routes", action="store_true",
+                            help="Also run the router's reconciler, on a thread of this process.")
 
-    def handle(self, *args, once=False, interval=10.0, workers=4, **options):
+    def handle(self, *args, once=False, interval=10.0, workers=4, routes=False, **options):
         # force: Django's LOGGING gave the root logger a handler without timestamps at WARNING,
         # which hid our lines and left tracebacks undated.
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
@@ -33,6 +42,17 @@ class Command(BaseCommand):
                 raise SystemExit(1)
             return
         deployer = Reconciler(interval, workers)
+        stops = [deployer.stop]
+        if routes:
+            from deis.controller.api import routing
+
+            reconciler = routing.RouteReconciler(routing.host_router())
+            stops.append(reconciler.stop)
+            thread = threading.Thread(target=reconciler.run, name="routes", daemon=True)
+            thread.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: deployer.stop.set())
+            signal.signal(sig, lambda *_: [stop.set() for stop in stops])
         deployer.run()
+        if routes:
+            reconciler.stop.set()
+            thread.join(30)
