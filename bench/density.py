@@ -9,8 +9,8 @@ A supervised platform (`python -m deis.platform up`: controller, router, logger,
 builder under supervisord, in a data directory, ports and label namespace of its own) runs N apps
 of N/100 tenants (each tenant below its quota of 200 processes), one web process each: the busybox
 test image (`tests/scheduler/busybox_image.py`, 2 MB) serving `httpd`, every container with the
-platform's limits (memory, pids, capabilities, no-new-privileges, rotated logs), on a network of
-its own, with user-namespace remapping on. Every figure is set against a baseline of the same run:
+platform's limits (memory, pids, capabilities, no-new-privileges, rotated logs), on the
+namespace's apps' network (no traffic between containers), with user-namespace remapping on. Every figure is set against a baseline of the same run:
 
 1. Config change served (POST /v1/apps/<app>/config until the router answers the new release) of
    one app while the platform runs N apps, against the same with 1 app (measured first).
@@ -312,7 +312,7 @@ def report(res: dict) -> str:
     lines = [
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {m['cpu']} ({m['nproc']} CPUs, "
         f"{m['mem_gib']:.1f} GiB, kernel {m['kernel']}), Docker {m['docker']}, {m['router']}, commit "
-        f"{m['commit']}; userns-remap on, a network per app, "
+        f"{m['commit']}; userns-remap on, one apps' network (inter-container traffic off), "
         f"{res['apps']} apps of {(res['apps'] + APPS_PER_TENANT - 1) // APPS_PER_TENANT} tenants, one web "
         "process each (busybox httpd, 2 MB image).",
         "",

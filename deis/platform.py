@@ -56,7 +56,7 @@ class Controller:
     # worker holds no more connections than it has threads, so waiting connections queue for
     # whichever worker is free instead of piling onto one (gunicorn's default holds 1000). See
     # docs/benchmarks.md; deis/controller/worker.py keeps that while answering /healthz on a busy worker.
-    workers: int = int(os.environ.get("DEIS_CONTROLLER_WORKERS", "3"))
+    workers: int = int(os.environ.get("DEIS_CONTROLLER_WORKERS", "2"))
     threads: int = int(os.environ.get("DEIS_CONTROLLER_THREADS", "1"))
     worker_connections: int | None = None
 

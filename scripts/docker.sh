@@ -7,9 +7,10 @@ set -euo pipefail
 say() { echo "docker.sh: $*" >&2; }
 answers() { curl -sf --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1; }
 
-# Each app gets a bridge network of its own (deis/scheduler/docker.py), so the engine needs more
-# address pools than its default ~30 networks: 10.224.0.0/12 in /24s is 4,096 networks of 254
-# processes. Root in a container must not be root on the host: `userns-remap: default` maps it to
+# The apps share one network per namespace, with an explicit subnet (deis/scheduler/addresses.py);
+# the engine's own pools serve its other networks (the default bridge, build and test networks,
+# the networks of one app from before): 10.224.0.0/12 in /24s is 4,096 networks, where Docker's
+# default pools give about 30. Root in a container must not be root on the host: `userns-remap: default` maps it to
 # the unprivileged range dockerd gives its `dockremap` user (100000 and up). Both are written to
 # daemon.json (merged, never replacing other settings) so that a dockerd started any way picks
 # them up; DEIS_DOCKER_ADDRESS_POOL chooses another range.

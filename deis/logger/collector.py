@@ -21,6 +21,7 @@ from pathlib import Path
 from deis.scheduler.docker import docker_timestamp
 
 from .store import LogStore, format_line, platform_line
+from .streams import LogStreams
 
 log = logging.getLogger("deis.logger")
 EVENT_WINDOW = 5.0  # seconds each events request covers
@@ -43,6 +44,29 @@ def _since(key: str) -> float:
     return datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp() + float("0." + (frac or "0"))
 
 
+class _Lines:
+    """One followed container's output cut into lines (a line may arrive in pieces)."""
+
+    def __init__(self, collector: "Collector", container_id: str, app: str, tag: str):
+        self.collector, self.container_id, self.app, self.tag = collector, container_id, app, tag
+        self.pending = b""
+
+    def add(self, data: bytes) -> None:
+        self.pending += data
+        *complete, self.pending = self.pending.split(b"\n")
+        if complete:
+            self.collector._keep(self.container_id, self.app, self.tag, complete)
+
+    def end(self, error: Exception | None) -> None:
+        try:
+            if self.pending:
+                self.collector._keep(self.container_id, self.app, self.tag, [self.pending])
+            if error is not None and getattr(error, "status", 0) != 404:
+                log.warning("following %s ended: %s", self.container_id[:12], error)
+        finally:
+            self.collector._unfollow(self.container_id)
+
+
 class Collector:
     def __init__(self, store: LogStore, namespace: str = "deis", client=None, positions: Path | None = None):
         self.store = store
@@ -56,6 +80,7 @@ class Collector:
         self.born: dict[str, float] = {}  # container id -> its creation time (see _created)
         self.guard = threading.Lock()
         self.stop_event = threading.Event()
+        self._streams: LogStreams | None = None
 
     @property
     def client(self):
@@ -94,48 +119,48 @@ class Collector:
             return None
         return app, f"{labels.get(self.label('type'), '?')}.{labels.get(self.label('num'), '?')}"
 
+    @property
+    def streams(self) -> LogStreams:
+        """The log streams, all on one thread (streams.py), over the engine's unix socket."""
+        if self._streams is None:
+            adapter = self.client.api.get_adapter(self.client.api.base_url)
+            path = getattr(adapter, "socket_path", None)
+            if not path:
+                raise RuntimeError(f"the logger follows an engine on a unix socket, not {self.client.api.base_url}")
+            self._streams = LogStreams(path, self.client.api.api_version)
+            threading.Thread(target=self._streams.run, daemon=True, name="streams").start()
+        return self._streams
+
     def follow(self, container_id: str) -> None:
-        """Start a thread following one container's output, unless one already does."""
+        """Follow one container's output, unless it is followed already."""
+        import docker.errors
+
         with self.guard:
             if container_id in self.following:
                 return
             self.following.add(container_id)
-        threading.Thread(target=self._follow, args=(container_id,), daemon=True,
-                         name=f"follow-{container_id[:12]}").start()
-
-    def _follow(self, container_id: str) -> None:
-        import docker.errors
-
         try:
-            # Only the labels and the creation time are kept of the container's inspection: a
-            # follower lives as long as its container, and 500 inspections held by their threads
-            # were ~20 MB of the logger's memory.
+            # Only the labels, the creation time and the TTY flag are kept of the inspection.
             attrs = self.client.api.inspect_container(container_id)
-            source = self._source((attrs.get("Config") or {}).get("Labels") or {})
-            born = _created(attrs)
-            del attrs
+            config = attrs.get("Config") or {}
+            source, tty, born = self._source(config.get("Labels") or {}), bool(config.get("Tty")), _created(attrs)
+            del attrs, config
             if source is None:
-                return
-            app, tag = source
+                raise docker.errors.NotFound("not followed")
             with self.guard:
                 self.born[container_id] = born
             since = self.positions.get(container_id)
-            stream = self.client.api.logs(container_id, stream=True, follow=True, timestamps=True, stdout=True,
-                                          stderr=True, since=_since(since) if since else None)
-            pending = b""
-            for chunk in stream:
-                pending += chunk
-                *complete, pending = pending.split(b"\n")
-                self._keep(container_id, app, tag, complete)
-            if pending:
-                self._keep(container_id, app, tag, [pending])
+            lines = _Lines(self, container_id, *source)
+            self.streams.follow(container_id, lines.add, lines.end, since=_since(since) if since else None, tty=tty)
         except docker.errors.NotFound:
-            pass
+            self._unfollow(container_id)
         except Exception as exc:  # noqa: BLE001 - one container's trouble must not stop the others
             log.warning("following %s failed: %s", container_id[:12], exc)
-        finally:
-            with self.guard:
-                self.following.discard(container_id)
+            self._unfollow(container_id)
+
+    def _unfollow(self, container_id: str) -> None:
+        with self.guard:
+            self.following.discard(container_id)
 
     def _keep(self, container_id: str, app: str, tag: str, raw_lines: list[bytes]) -> None:
         last = self.positions.get(container_id, "")
@@ -245,4 +270,6 @@ class Collector:
 
     def stop(self) -> None:
         self.stop_event.set()
+        if self._streams is not None:
+            self._streams.stop()
         self.save_positions()

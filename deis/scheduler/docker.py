@@ -23,11 +23,12 @@ Containers
   doubling, up to a minute, reset after 10 s of uptime). The policy is also the durable mark of a
   rollout's progress: a container still at `no` was never promoted, so whoever finds it after a
   crash of the process that started it (the reconciler) knows it serves nothing yet.
-- Networks: each app has a bridge network of its own (`<ns>-<app>`, labelled), so an address in an
-  app's route can only ever lead to that app's processes, however the engine reuses addresses, and
-  apps cannot reach each other's containers; its bridge is `dapp<hex>`, whose connections to this
-  host isolation.py refuses but to the router's public ports. `network=` names one shared network
-  instead.
+- Networks: every app's containers share one bridge network of the namespace (`<ns>-apps`) with
+  the engine's inter-container traffic off, and each container gets an address the platform picks
+  round-robin (addresses.py: why one network, and how a route never leads to another app's
+  process); its bridge is `dapp<hex>`, whose connections to this host isolation.py refuses but to
+  the router's public ports. Networks of one app (`<ns>-<app>`, from before) are still read and
+  removed with their app. `network=` names an operator's network instead.
 
 States: `starting` (not yet promoted / web not yet accepting TCP / non-web up less than `settle`
 s), `up`, `crashed` (restarting, restarted less than `crash_window` s ago - Docker's backoff resets
@@ -86,7 +87,7 @@ from . import (
     merge_report,
     new_report,
 )
-from . import isolation
+from . import addresses, isolation
 from .health import Check, tcp_open
 from .limits import ContainerLimits
 
@@ -107,6 +108,7 @@ _LOCKS_GUARD = threading.Lock()
 _RETIRING: set[str] = set()   # container names switched away from, being stopped
 _MARKS_GUARD = threading.Lock()
 _NETWORKS_GUARD = threading.Lock()
+_APPS_NETWORKS: dict[str, str] = {}  # the apps' network of a namespace -> its subnet, once made
 
 
 def _env_number(name: str, default: float) -> float:
@@ -301,7 +303,8 @@ class DockerScheduler(Scheduler):
         self.grace = grace if grace is not None else _env_number("DEIS_STOP_GRACE", 30)
         self.deploy_timeout = deploy_timeout if deploy_timeout is not None else _env_number("DEIS_DEPLOY_TIMEOUT", 120)
         self.settle = settle if settle is not None else _env_number("DEIS_SETTLE", 3)
-        self.network = network or os.environ.get("DEIS_DOCKER_NETWORK") or None  # None: one per app
+        self.network = network or os.environ.get("DEIS_DOCKER_NETWORK") or None  # None: the apps' network
+        self.apps_subnet = os.environ.get("DEIS_DOCKER_APPS_SUBNET") or None  # None: a free /20 (addresses.py)
         self.run_timeout = run_timeout if run_timeout is not None else _env_number("DEIS_RUN_TIMEOUT", 1800)
         self.lock_dir = lock_dir or os.path.join(tempfile.gettempdir(), "deis-scheduler-locks")
         self.health_timeout = health_timeout
@@ -386,45 +389,84 @@ class DockerScheduler(Scheduler):
         return [p for p in self._list(app) if not p.oneoff]
 
     def network_name(self, app: str) -> str:
-        return self.network or f"{self.namespace}-{app}"
+        return self.network or f"{self.namespace}-apps"
 
-    def _ensure_network(self, app: str) -> str:
-        """The app's own bridge network, made on its first process (under the app's lock)."""
-        import docker.errors
-
+    def _ensure_network(self, app: str) -> tuple[str, str | None]:
+        """The network the app's processes join, and its subnet when the platform picks the
+        addresses (the apps' network, made on the first process of the namespace)."""
         name = self.network_name(app)
         if self.network:
-            return name
+            return name, None
         with _NETWORKS_GUARD:  # the engine lets two networks have one name: make it once
-            existing = self.client.networks.list(names=[name])
-            if any(n.name == name for n in existing):
+            if name not in _APPS_NETWORKS:
                 isolation.ensure(self.public_ports)
-                return name
-            isolation.ensure(self.public_ports)
+                _APPS_NETWORKS[name] = self._apps_network(name)
+            return name, _APPS_NETWORKS[name]
+
+    def _apps_network(self, name: str) -> str:
+        """The subnet of the apps' network `name`, made now if the engine has none of that name."""
+        import docker.errors
+        import docker.types
+
+        def subnet_of(network: dict) -> str | None:
+            configs = ((network.get("IPAM") or {}).get("Config") or [])
+            return next((c["Subnet"] for c in configs if c.get("Subnet") and ":" not in c["Subnet"]), None)
+
+        networks = self.client.api.networks()
+        for network in networks:
+            if network.get("Name") == name and subnet_of(network):
+                return subnet_of(network)
+        if self.apps_subnet:
+            candidates = [self.apps_subnet]
+        else:
+            taken = [subnet_of(n) for n in networks if subnet_of(n)] + addresses.host_routes()
+            candidates = [str(subnet) for subnet in addresses.free_subnets(taken)]
+        for subnet in candidates:
+            ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
             try:
-                self.client.networks.create(name, driver="bridge", check_duplicate=True,
-                                            options={"com.docker.network.bridge.name": isolation.bridge_name(name)},
-                                            labels={self.label("managed"): "1", self.label("app"): app})
+                self.client.networks.create(
+                    name, driver="bridge", check_duplicate=True, ipam=ipam,
+                    options={"com.docker.network.bridge.name": isolation.bridge_name(name), **addresses.ICC_OFF},
+                    labels={self.label("managed"): "1"})
+                return subnet
             except docker.errors.APIError as exc:
-                if exc.status_code != 409:  # made meanwhile by another process
-                    raise
-        return name
+                if exc.status_code == 409:  # made meanwhile by another process
+                    return self._apps_network_made(name)
+                if "overlap" in str(exc).lower() and not self.apps_subnet:
+                    continue  # taken meanwhile (another namespace's): the next one
+                raise
+        raise SchedulerError(f"no free /{addresses.AUTO_PREFIX} in {addresses.AUTO_RANGE} for the apps' network "
+                             "(DEIS_DOCKER_APPS_SUBNET names one)")
+
+    def _apps_network_made(self, name: str) -> str:
+        network = self.client.api.inspect_network(name)
+        return next(c["Subnet"] for c in network["IPAM"]["Config"] if ":" not in c["Subnet"])
+
+    def _next_address(self, name: str, subnet: str) -> str:
+        """An address of the apps' network for a new container (addresses.Cursor)."""
+        containers = self.client.api.inspect_network(name).get("Containers") or {}
+        in_use = {str(c.get("IPv4Address", "")).split("/")[0] for c in containers.values()}
+        cursor = addresses.Cursor(os.path.join(self.lock_dir, f"{self.namespace}.addresses"))
+        return cursor.take(subnet, in_use)
 
     def _remove_network(self, app: str) -> None:
+        """The app's own network, where one is left from before the apps shared one."""
         import docker.errors
 
         if self.network:
             return
-        for network in self.client.networks.list(names=[self.network_name(app)]):
+        for network in self.client.networks.list(names=[f"{self.namespace}-{app}"]):
             try:
                 network.remove()
             except docker.errors.NotFound:
                 pass
 
     def _address(self, proc: _Proc) -> str:
-        settings = proc.attrs.get("NetworkSettings") or {}
-        network = (settings.get("Networks") or {}).get(self.network_name(proc.app)) or {}
-        return network.get("IPAddress") or ""
+        networks = (proc.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        for name in (self.network_name(proc.app), f"{self.namespace}-{proc.app}"):  # or its own, from before
+            if (networks.get(name) or {}).get("IPAddress"):
+                return networks[name]["IPAddress"]
+        return ""
 
     def _image_config(self, image: str) -> dict:
         import docker.errors
@@ -475,14 +517,32 @@ class DockerScheduler(Scheduler):
                 oneoff: bool = False, restart: str = "no", name: str | None = None):
         import docker.errors
 
+        try:
+            return self._create_on_network(spec, ptype, num, port, command, oneoff, restart, name)
+        except docker.errors.NotFound as exc:
+            if "network" not in str(exc).lower():
+                raise
+        # The apps' network was removed behind this process's back (an operator, a purge): again.
+        with _NETWORKS_GUARD:
+            _APPS_NETWORKS.pop(self.network_name(spec.app), None)
+        return self._create_on_network(spec, ptype, num, port, command, oneoff, restart, name)
+
+    def _create_on_network(self, spec: ReleaseSpec, ptype: str, num: str, port: int, command: str | None,
+                           oneoff: bool, restart: str, name: str | None):
+        import docker.errors
+
         name = name or f"{spec.app}.{spec.release}.{ptype}.{num}"
         labels = {self.label("managed"): "1", self.label("app"): spec.app, self.label("release"): spec.release,
                   self.label("type"): ptype, self.label("num"): str(num), self.label("port"): str(port)}
         if oneoff:
             labels[self.label("oneoff")] = "1"
+        network, subnet = self._ensure_network(spec.app)
         kwargs = dict(name=name, environment=self.environment(spec, port), labels=labels, detach=True,
-                      init=self.init, network=self._ensure_network(spec.app), restart_policy={"Name": restart},
+                      init=self.init, network=network, restart_policy={"Name": restart},
                       **self._command(spec, command))
+        if subnet:
+            address = self._next_address(network, subnet)
+            kwargs["networking_config"] = {network: self.client.api.create_endpoint_config(ipv4_address=address)}
         kwargs.update(self.limits.create_options(memory_limit(spec.memory.get(ptype))))
         if spec.cpu.get(ptype):
             kwargs["cpu_shares"] = int(spec.cpu[ptype])

@@ -1,10 +1,11 @@
 """Apps' containers may not open connections to this host: only the router's public ports.
 
-Each app has a bridge network of its own, so the engine's own rules (DOCKER-ISOLATION) already
-drop traffic between two apps' bridges. Traffic from a container to the host itself (the bridge's
-gateway address, the host's other addresses: the controller's API, the logger, the router's
-status, anything listening on 0.0.0.0) is the host's INPUT, which the engine leaves open. Every app
-bridge is named `dapp<hex>` (the `com.docker.network.bridge.name` option), and one chain caught by
+The apps share one bridge with the engine's inter-container traffic off (addresses.py), so the
+engine's own rules already drop traffic between two containers (as DOCKER-ISOLATION does between
+bridges, for the networks of one app left from before). Traffic from a container to the host
+itself (the bridge's gateway address, the host's other addresses: the controller's API, the
+logger, the router's status, anything listening on 0.0.0.0) is the host's INPUT, which the engine
+leaves open. Every apps' bridge is named `dapp<hex>` (the `com.docker.network.bridge.name` option), and one chain caught by
 `-i dapp+` in INPUT answers new connections from them with a reset, except to the router's public
 ports (apps may reach each other by their public URLs, as on Heroku). Replies to the host's own
 connections (the router and health checks reach every container) are accepted.
@@ -29,7 +30,7 @@ class IsolationError(RuntimeError):
 
 
 def bridge_name(network: str) -> str:
-    """The Linux bridge of an app's network: `dapp` + 11 hex digits (interface names stop at 15)."""
+    """The Linux bridge of an apps' network: `dapp` + 11 hex digits (interface names stop at 15)."""
     return BRIDGE_PREFIX + hashlib.sha1(network.encode()).hexdigest()[:11]
 
 
