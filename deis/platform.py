@@ -232,6 +232,7 @@ def programs(controller: Controller) -> list[Program]:
 
 
 UP = ("RUNNING", "STARTING")  # `up` leaves these alone
+KEEP_RUNNING = ("controller", "router")  # a new command of theirs waits for their next start
 ACTIVE = (*UP, "BACKOFF")  # supervisor's "running states": there is, or soon will be, a process
 
 
@@ -362,22 +363,30 @@ class Supervisor:
             time.sleep(0.1)
         return pid
 
-    def update(self, programs: list[Program]) -> list[str]:
+    def update(self, programs: list[Program]) -> tuple[list[str], list[str]]:
         """Bring a running supervisord's programs in line with `programs` (one started by an older
-        `up`, before a program was added or renamed): rewrite the config, add the new programs
-        (stopped, as at a start) and stop and remove the ones no longer there. A program whose
-        command changed keeps running as it is. The names removed."""
-        if set(self.processes()) == {program.name for program in programs}:
-            return []
+        `up`): rewrite the config, add the new programs (stopped, as at a start), stop and remove
+        the ones no longer there, and stop the ones whose command changed (`up` starts them
+        again): a removed program's work may have moved into one of them (session 9: the
+        router's reconciler into the deployer). The controller and the router keep running as
+        they are: their restart would interrupt the API and the apps. (removed, stopped)."""
+        if self.conf.exists() and self.conf.read_text() == self.config(programs):
+            return [], []
         self.conf.write_text(self.config(programs))
-        [[added, _changed, removed]] = self.rpc.reloadConfig()
+        [[added, changed, removed]] = self.rpc.reloadConfig()
         for name in removed:
             with contextlib.suppress(xmlrpc.client.Fault):
                 self.rpc.stopProcessGroup(name, True)
             self.rpc.removeProcessGroup(name)
         for name in added:
             self.rpc.addProcessGroup(name)
-        return list(removed)
+        stopped = [name for name in changed if name not in KEEP_RUNNING]
+        for name in stopped:
+            with contextlib.suppress(xmlrpc.client.Fault):
+                self.rpc.stopProcessGroup(name, True)
+            self.rpc.removeProcessGroup(name)
+            self.rpc.addProcessGroup(name)
+        return list(removed), stopped
 
     def processes(self) -> dict[str, dict]:
         """supervisor's process info by name: statename, pid, start, now, spawnerr, ..."""
@@ -541,8 +550,11 @@ def up() -> int:
         supervisor.start(programs(controller), {**controller.env(), "DEIS_CONTROLLER_URL": controller.url,
                                                 "DEIS_HAPROXY": haproxy})
     else:
-        for name in supervisor.update(programs(controller)):
+        removed, stopped = supervisor.update(programs(controller))
+        for name in removed:
             print(f"Stopped the {name} (a program of an older supervisord config).")
+        for name in stopped:
+            print(f"Stopped the {name} to start it with its new command.")
     states = supervisor.processes()
     if states["controller"]["statename"] in UP:
         said = f"Deis is already up: controller {controller.url} (pid {states['controller']['pid']})."

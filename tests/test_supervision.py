@@ -243,6 +243,52 @@ def test_up_in_a_deploy_storm_leaves_the_controller_alone(running):
             waiting.close()
 
 
+def test_up_over_an_older_config_moves_the_routers_reconciler_into_the_deployer(running):
+    """A supervisord started by an `up` of before session 9 (a `routes` program, a deployer without
+    `--routes`): `up` stops and removes `routes`, starts the deployer again with its new command
+    (else nothing would serve the routes), and leaves the controller and the router running."""
+    import sys
+
+    from deis.platform import Program, Supervisor, controller_from_env, programs
+
+    env, data_dir = running
+    supervisor = Supervisor(data_dir)
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        current = programs(controller_from_env())
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    older = [Program(p.name, [a for a in p.argv if a != "--routes"], p.stopwaitsecs, p.stopsignal) for p in current]
+    older.insert(2, Program("routes", [sys.executable, "-m", "deis.controller", "route"]))
+    supervisor.conf.write_text(supervisor.config(older))
+    [[added, changed, _]] = supervisor.rpc.reloadConfig()
+    assert added == ["routes"] and "deployer" in changed
+    for name in ("deployer",):  # as the older `up` ran it
+        supervisor.rpc.stopProcessGroup(name, True)
+        supervisor.rpc.removeProcessGroup(name)
+        supervisor.rpc.addProcessGroup(name)
+    supervisor.rpc.addProcessGroup("routes")
+    for name in ("deployer", "routes"):
+        supervisor.rpc.startProcess(name, True)
+    before = status_of(env)
+    assert supervisor.processes()["routes"]["statename"] == "RUNNING" and "--routes" not in Path(
+        f"/proc/{before['deployer']['pid']}/cmdline").read_bytes().decode().split("\0")
+
+    again = platform("up", env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Stopped the routes (a program of an older supervisord config)." in again.stdout
+    assert "Stopped the deployer to start it with its new command." in again.stdout
+    after = status_of(env)
+    assert "routes" not in supervisor.processes()
+    assert after["deployer"]["word"] == "up" and after["deployer"]["pid"] != before["deployer"]["pid"]
+    assert "--routes" in Path(f"/proc/{after['deployer']['pid']}/cmdline").read_bytes().decode().split("\0")
+    assert after["controller"]["pid"] == before["controller"]["pid"]
+    assert after["router"]["pid"] == before["router"]["pid"]
+    assert "Stopped the" not in platform("up", env).stdout  # the config is current: nothing to do
+
+
 def test_a_data_dir_too_deep_for_a_unix_socket_gets_a_short_socket_path(tmp_path):
     from deis.platform import Supervisor
 

@@ -145,8 +145,9 @@ class Collector:
             config = attrs.get("Config") or {}
             source, tty, born = self._source(config.get("Labels") or {}), bool(config.get("Tty")), _created(attrs)
             del attrs, config
-            if source is None:
-                raise docker.errors.NotFound("not followed")
+            if source is None:  # a one-off: the controller keeps its output itself
+                self._unfollow(container_id)
+                return
             with self.guard:
                 self.born[container_id] = born
             since = self.positions.get(container_id)

@@ -206,10 +206,45 @@ def test_the_work_queue_holds_an_app_once_and_never_gives_it_to_two_workers():
     assert got == [None]
 
 
+def test_resyncs_look_at_each_unchanged_app_in_turn_never_all_at_once(engine, alice, monkeypatch):
+    """Nothing changes: each resync after the first looks at one SWEEP_EVERY-th of the apps, and
+    SWEEP_EVERY resyncs in a row look at each app once (every app at once in one resync made
+    every rollout of the next seconds twice as slow at 500 apps)."""
+    names = [f"sweep{i}" for i in range(6)]
+    for name in names:
+        assert alice.post("/v1/apps", {"id": name}).status_code == 201
+    engine.fingerprints = lambda: {name: "same" for name in names}
+    reconciler = follower.Reconciler(interval=10, workers=1, run_jobs=False)
+    monkeypatch.setattr(follower, "SWEEP_EVERY", 3)
+    from django.db import connections
+    monkeypatch.setattr(connections["default"], "close", lambda: None)
+
+    def queued():
+        taken = []
+        while (app := reconciler.queue.get(timeout=0.05)) is not None:
+            taken.append(app)
+            reconciler.sync(app)
+            reconciler.queue.done(app)
+        return sorted(a for a in taken if a in names)
+
+    reconciler.resync()  # the first: every app
+    assert queued() == sorted(names)
+    for _ in range(3):  # settle what the first looks changed
+        reconciler.resync()
+        queued()
+    looked = []
+    for _ in range(3):
+        reconciler.resync()
+        slice_ = queued()
+        assert len(slice_) == 2, slice_  # 6 apps, one in 3 of them a resync
+        looked += slice_
+    assert sorted(looked) == sorted(names)  # each once
+
+
 def test_a_resync_leaves_alone_the_apps_in_which_nothing_changed(engine, alice, monkeypatch):
     """At 500 apps a look at each every interval kept the deployer busy: a resync looks at an app
     only when the engine's fingerprint, the database or its route changed, or its last look did not
-    go well; one resync in FULL_RESYNC_EVERY looks at all."""
+    go well; with FULL_RESYNC_EVERY set, one resync in that many looks at all."""
     names = ["aaa-calm", "bbb-calm", "ccc-moved"]
     for name in names:
         assert alice.post("/v1/apps", {"id": name}).status_code == 201
@@ -217,7 +252,8 @@ def test_a_resync_leaves_alone_the_apps_in_which_nothing_changed(engine, alice, 
     prints = {name: "same" for name in names}
     engine.fingerprints = lambda: dict(prints)
     reconciler = follower.Reconciler(interval=10, workers=1, run_jobs=False)
-    monkeypatch.setattr(follower, "FULL_RESYNC_EVERY", 1000)  # the first resync is full, no other
+    monkeypatch.setattr(follower, "FULL_RESYNC_EVERY", 0)  # the first resync is full, no other
+    monkeypatch.setattr(follower, "SWEEP_EVERY", 0)  # and no app looked at in turn (the test below)
     # A resync closes its thread's connection (the deployer's threads); here it is the test's own.
     from django.db import connections
     monkeypatch.setattr(connections["default"], "close", lambda: None)

@@ -42,7 +42,11 @@ BUSY_RECHECK = 0.5
 FAILURE_BACKOFF = (1.0, 30.0)
 EVENTS_RECONNECT = (0.2, 1.0)  # a refused connect to the engine costs nothing: look often
 DB_POLL = 0.5
-FULL_RESYNC_EVERY = 30  # resyncs: one in 30 looks at every app, changed or not (5 minutes by default)
+# An app in which nothing changed is still looked at once in SWEEP_EVERY resyncs (5 minutes by
+# default): a slice of them in every resync. It was every app at once in one resync of 30, which
+# at 500 apps made every rollout of the next 15 s twice as slow (docs/benchmarks.md, density run l).
+SWEEP_EVERY = 30
+FULL_RESYNC_EVERY = 0  # resyncs: 0, no resync of every app at once but the first (and `full`)
 
 
 class WorkQueue:
@@ -180,20 +184,23 @@ class Reconciler:
         An app in which nothing changed since the previous resync (the engine's fingerprint of
         its processes, what the database wants, its route) and whose last look went well is left
         alone: at 500 apps, a look at each one every interval kept the deployer busy and slowed
-        every rollout. Every FULL_RESYNC_EVERY-th resync (and `full`) looks at every app."""
+        every rollout. Each resync also looks at one SWEEP_EVERY-th of the apps, in turn; the
+        first (and `full`, and every FULL_RESYNC_EVERY-th when set) looks at every app."""
         try:
             routed = runtime.router()
             if not routed.running():
                 routed.start()
             apps = runtime.apps_to_reconcile(routed)
             self._resyncs += 1
-            full = full or (self._resyncs - 1) % FULL_RESYNC_EVERY == 0
+            full = full or self._resyncs == 1 or bool(FULL_RESYNC_EVERY and (self._resyncs - 1) % FULL_RESYNC_EVERY == 0)
             prints = get_scheduler().fingerprints()
             if prints is not None:
                 wanted, routes = runtime.desired_marks(), routed.routes()
                 marks = {app: (prints.get(app), wanted.get(app), routes.get(app)) for app in apps}
                 if not full:
-                    apps = [app for app in apps if app in self._unsettled or self._marks.get(app) != marks[app]]
+                    swept = set(sorted(apps)[self._resyncs % SWEEP_EVERY::SWEEP_EVERY]) if SWEEP_EVERY else set()
+                    apps = [app for app in apps
+                            if app in swept or app in self._unsettled or self._marks.get(app) != marks[app]]
                 self._marks = marks
             else:
                 self._marks = {}
