@@ -159,8 +159,9 @@ def test_destroy_removes_repository_cache_and_log_for_good(builder_platform, bui
 
         client = docker.from_env()
         try:
-            builder_wait_for(lambda: not client.containers.list(
-                all=True, filters={"label": f"{builder_platform.namespace}.app={app}"}), timeout=60)
+            builder_wait_for(lambda: not client.containers.list(  # ignore_removed: one listed, gone by its inspect
+                all=True, filters={"label": f"{builder_platform.namespace}.app={app}"}, ignore_removed=True),
+                timeout=60)
         finally:
             client.close()
         time.sleep(2)  # what the collector still had in hand

@@ -3,9 +3,10 @@
 The deployer and the API never touch the router. They write what it should serve into the
 database (models/route.py: an app's upstreams, and a bumped generation when its hosts,
 certificates or settings change) and nudge the router's reconciler through a datagram socket.
-The reconciler (a thread of the deployer's process, `deploy --routes`, or alone as `python -m
-deis.controller route`; the one owner of the Router) serves each changed app at once and every app every RESYNC seconds - level-triggered, so a
-restarted router or HAProxy is put right with nobody asking - and writes back the generation it
+The reconciler (a thread of the deployer's process, `deploy --routes`, or alone as
+`python -m deis.controller route`; the one owner of the Router) serves each changed app at once
+and every app every RESYNC seconds - level-triggered, so a restarted router or HAProxy is put
+right with nobody asking - and writes back the generation it
 serves (or why it refused it). `DesiredRoutes.update` returns once the router serves the change:
 the deployer stops old processes only then.
 
