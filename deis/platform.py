@@ -374,17 +374,12 @@ class Supervisor:
             return [], []
         self.conf.write_text(self.config(programs))
         [[added, changed, removed]] = self.rpc.reloadConfig()
-        for name in removed:
-            with contextlib.suppress(xmlrpc.client.Fault):
-                self.rpc.stopProcessGroup(name, True)
-            self.rpc.removeProcessGroup(name)
-        for name in added:
-            self.rpc.addProcessGroup(name)
         stopped = [name for name in changed if name not in KEEP_RUNNING]
-        for name in stopped:
+        for name in [*removed, *stopped]:
             with contextlib.suppress(xmlrpc.client.Fault):
                 self.rpc.stopProcessGroup(name, True)
             self.rpc.removeProcessGroup(name)
+        for name in [*added, *stopped]:  # a stopped one is added back with its new command
             self.rpc.addProcessGroup(name)
         return list(removed), stopped
 

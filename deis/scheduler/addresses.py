@@ -40,6 +40,12 @@ class NoFreeSubnet(RuntimeError):
     pass
 
 
+def ipv4_subnet(network: dict) -> str | None:
+    """The IPv4 subnet of an engine's network, from its listing or inspection."""
+    configs = (network.get("IPAM") or {}).get("Config") or []
+    return next((c["Subnet"] for c in configs if c.get("Subnet") and ":" not in c["Subnet"]), None)
+
+
 def host_routes(path: str = "/proc/net/route") -> list[ipaddress.IPv4Network]:
     """The IPv4 networks this host routes to (its own links and routes, the default route aside)."""
     found = []

@@ -408,18 +408,13 @@ class DockerScheduler(Scheduler):
         import docker.errors
         import docker.types
 
-        def subnet_of(network: dict) -> str | None:
-            configs = ((network.get("IPAM") or {}).get("Config") or [])
-            return next((c["Subnet"] for c in configs if c.get("Subnet") and ":" not in c["Subnet"]), None)
-
-        networks = self.client.api.networks()
-        for network in networks:
-            if network.get("Name") == name and subnet_of(network):
-                return subnet_of(network)
+        subnets = {n.get("Name"): addresses.ipv4_subnet(n) for n in self.client.api.networks()}
+        if subnets.get(name):
+            return subnets[name]
         if self.apps_subnet:
             candidates = [self.apps_subnet]
         else:
-            taken = [subnet_of(n) for n in networks if subnet_of(n)] + addresses.host_routes()
+            taken = [s for s in subnets.values() if s] + addresses.host_routes()
             candidates = [str(subnet) for subnet in addresses.free_subnets(taken)]
         for subnet in candidates:
             ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
@@ -431,16 +426,12 @@ class DockerScheduler(Scheduler):
                 return subnet
             except docker.errors.APIError as exc:
                 if exc.status_code == 409:  # made meanwhile by another process
-                    return self._apps_network_made(name)
+                    return addresses.ipv4_subnet(self.client.api.inspect_network(name))
                 if "overlap" in str(exc).lower() and not self.apps_subnet:
                     continue  # taken meanwhile (another namespace's): the next one
                 raise
         raise SchedulerError(f"no free /{addresses.AUTO_PREFIX} in {addresses.AUTO_RANGE} for the apps' network "
                              "(DEIS_DOCKER_APPS_SUBNET names one)")
-
-    def _apps_network_made(self, name: str) -> str:
-        network = self.client.api.inspect_network(name)
-        return next(c["Subnet"] for c in network["IPAM"]["Config"] if ":" not in c["Subnet"])
 
     def _next_address(self, name: str, subnet: str) -> str:
         """An address of the apps' network for a new container (addresses.Cursor)."""

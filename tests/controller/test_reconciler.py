@@ -244,7 +244,7 @@ def test_resyncs_look_at_each_unchanged_app_in_turn_never_all_at_once(engine, al
 def test_a_resync_leaves_alone_the_apps_in_which_nothing_changed(engine, alice, monkeypatch):
     """At 500 apps a look at each every interval kept the deployer busy: a resync looks at an app
     only when the engine's fingerprint, the database or its route changed, or its last look did not
-    go well; with FULL_RESYNC_EVERY set, one resync in that many looks at all."""
+    go well; the first resync, and one asked to be full, look at all."""
     names = ["aaa-calm", "bbb-calm", "ccc-moved"]
     for name in names:
         assert alice.post("/v1/apps", {"id": name}).status_code == 201
@@ -252,8 +252,7 @@ def test_a_resync_leaves_alone_the_apps_in_which_nothing_changed(engine, alice, 
     prints = {name: "same" for name in names}
     engine.fingerprints = lambda: dict(prints)
     reconciler = follower.Reconciler(interval=10, workers=1, run_jobs=False)
-    monkeypatch.setattr(follower, "FULL_RESYNC_EVERY", 0)  # the first resync is full, no other
-    monkeypatch.setattr(follower, "SWEEP_EVERY", 0)  # and no app looked at in turn (the test below)
+    monkeypatch.setattr(follower, "SWEEP_EVERY", 0)  # no app looked at in turn (the test below)
     # A resync closes its thread's connection (the deployer's threads); here it is the test's own.
     from django.db import connections
     monkeypatch.setattr(connections["default"], "close", lambda: None)
@@ -296,6 +295,5 @@ def test_a_resync_leaves_alone_the_apps_in_which_nothing_changed(engine, alice, 
     reconciler.resync()
     assert queued() == ["aaa-calm"]
     assert settled()
-    monkeypatch.setattr(follower, "FULL_RESYNC_EVERY", 1)
-    reconciler.resync()
+    reconciler.resync(full=True)
     assert queued() == names

@@ -46,7 +46,6 @@ DB_POLL = 0.5
 # default): a slice of them in every resync. It was every app at once in one resync of 30, which
 # at 500 apps made every rollout of the next 15 s twice as slow (docs/benchmarks.md, density run l).
 SWEEP_EVERY = 30
-FULL_RESYNC_EVERY = 0  # resyncs: 0, no resync of every app at once but the first (and `full`)
 
 
 class WorkQueue:
@@ -185,14 +184,14 @@ class Reconciler:
         its processes, what the database wants, its route) and whose last look went well is left
         alone: at 500 apps, a look at each one every interval kept the deployer busy and slowed
         every rollout. Each resync also looks at one SWEEP_EVERY-th of the apps, in turn; the
-        first (and `full`, and every FULL_RESYNC_EVERY-th when set) looks at every app."""
+        first (and `full`) looks at every app."""
         try:
             routed = runtime.router()
             if not routed.running():
                 routed.start()
             apps = runtime.apps_to_reconcile(routed)
             self._resyncs += 1
-            full = full or self._resyncs == 1 or bool(FULL_RESYNC_EVERY and (self._resyncs - 1) % FULL_RESYNC_EVERY == 0)
+            full = full or self._resyncs == 1
             prints = get_scheduler().fingerprints()
             if prints is not None:
                 wanted, routes = runtime.desired_marks(), routed.routes()

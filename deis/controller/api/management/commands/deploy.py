@@ -41,18 +41,22 @@ class Command(BaseCommand):
             if report.get("errors"):
                 raise SystemExit(1)
             return
-        deployer = Reconciler(interval, workers)
-        stops = [deployer.stop]
+        deployer, reconciler = Reconciler(interval, workers), None
         if routes:
             from deis.controller.api import routing
 
             reconciler = routing.RouteReconciler(routing.host_router())
-            stops.append(reconciler.stop)
             thread = threading.Thread(target=reconciler.run, name="routes", daemon=True)
             thread.start()
+
+        def stop(*_):
+            deployer.stop.set()
+            if reconciler is not None:
+                reconciler.stop.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: [stop.set() for stop in stops])
+            signal.signal(sig, stop)
         deployer.run()
-        if routes:
-            reconciler.stop.set()
+        if reconciler is not None:
+            stop()
             thread.join(30)
